@@ -1,0 +1,1 @@
+CREATE DATABASE dealledger_test OWNER dealledger;

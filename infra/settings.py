@@ -1,0 +1,102 @@
+"""The one settings object; every process builds it from the environment."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Literal
+from urllib.parse import unquote, urlsplit
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SQLITE_PATH = Path(".dealledger") / "ledger.sqlite"
+
+
+class Settings(BaseSettings):
+    """Deal Ledger configuration (environment prefix ``DEALLEDGER_``).
+
+    Without ``database_url`` the ledger runs embedded on SQLite; without
+    ``kafka_bootstrap`` projectors are fed in-process instead of via Kafka.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="DEALLEDGER_", extra="ignore", frozen=True)
+
+    database_url: str | None = Field(
+        default=None,
+        description="postgresql://user:password@host:port/dbname; unset means embedded SQLite",
+    )
+    sqlite_path: Path = Field(default=DEFAULT_SQLITE_PATH, description="embedded store file")
+    kafka_bootstrap: str | None = Field(default=None, description="host:port[,host:port...]")
+    events_topic: str = "dealledger.events.v1"
+    events_dlq_topic: str = "dealledger.events.dlq"
+    commands_topic: str = "dealledger.commands.v1"
+    command_results_topic: str = "dealledger.command-results.v1"
+    commands_dlq_topic: str = "dealledger.commands.dlq"
+    topic_partitions: int = Field(default=6, ge=1)
+    topic_replication: int = Field(default=1, ge=1)
+    protection_days: int = Field(default=90, ge=1, description="channel protection period")
+    max_extensions: int = Field(default=2, ge=0, description="times a protection may be extended")
+    auto_approve_limit: Decimal = Field(
+        default=Decimal("250000"), ge=0, description="largest estimated value auto-approved"
+    )
+    snapshot_interval: int = Field(default=100, ge=1, description="events between snapshots")
+    approval_sla_hours: int = Field(default=48, ge=1)
+    postgres_pool_size: int = Field(default=10, ge=1)
+    log_format: Literal["auto", "json", "console"] = "auto"
+    log_level: str = "INFO"
+
+    @field_validator("database_url")
+    @classmethod
+    def _must_be_postgres_url(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("postgresql", "postgres", "postgresql+psycopg"):
+            raise ValueError("database_url must be a postgresql:// URL (leave unset for SQLite)")
+        if not parts.hostname or not parts.path.strip("/"):
+            raise ValueError("database_url needs a host and a database name")
+        return value
+
+    @field_validator("kafka_bootstrap")
+    @classmethod
+    def _blank_means_unset(cls, value: str | None) -> str | None:
+        return value or None
+
+    @property
+    def uses_postgres(self) -> bool:
+        return self.database_url is not None
+
+    @property
+    def bootstrap_servers(self) -> list[str]:
+        return [s.strip() for s in (self.kafka_bootstrap or "").split(",") if s.strip()]
+
+    def eventsourcing_env(self) -> dict[str, str]:
+        """Translate into the environment variables the ``eventsourcing`` library reads."""
+        env = {
+            "IS_SNAPSHOTTING_ENABLED": "y",
+            "CREATE_TABLE": "y",
+        }
+        if self.database_url is None:
+            env["PERSISTENCE_MODULE"] = "eventsourcing.sqlite"
+            env["SQLITE_DBNAME"] = str(self.sqlite_path)
+            return env
+        parts = urlsplit(self.database_url)
+        env.update(
+            {
+                "PERSISTENCE_MODULE": "eventsourcing.postgres",
+                "POSTGRES_DBNAME": parts.path.strip("/"),
+                "POSTGRES_HOST": parts.hostname or "127.0.0.1",
+                "POSTGRES_PORT": str(parts.port or 5432),
+                "POSTGRES_USER": unquote(parts.username or ""),
+                "POSTGRES_PASSWORD": unquote(parts.password or ""),
+                "POSTGRES_POOL_SIZE": str(self.postgres_pool_size),
+            }
+        )
+        return env
+
+    def psycopg_conninfo(self) -> str:
+        """The database URL in the form psycopg accepts (drops a SQLAlchemy-style suffix)."""
+        if self.database_url is None:
+            raise ValueError("no database_url configured (the embedded store is SQLite)")
+        return self.database_url.replace("postgresql+psycopg://", "postgresql://", 1)

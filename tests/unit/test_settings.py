@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from infra.settings import Settings
+
+
+def test_without_a_database_url_the_store_is_embedded_sqlite(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("DEALLEDGER_DATABASE_URL", raising=False)
+    env = Settings(sqlite_path=Path("x/y.sqlite")).eventsourcing_env()
+    assert env["PERSISTENCE_MODULE"] == "eventsourcing.sqlite"
+    assert env["SQLITE_DBNAME"] == "x/y.sqlite"
+
+
+def test_a_postgres_url_maps_onto_the_eventsourcing_variables() -> None:
+    env = Settings(database_url="postgresql://u%40x:p%2Fw@db.local:6543/ledger").eventsourcing_env()
+    assert env["PERSISTENCE_MODULE"] == "eventsourcing.postgres"
+    assert (env["POSTGRES_HOST"], env["POSTGRES_PORT"]) == ("db.local", "6543")
+    assert (env["POSTGRES_USER"], env["POSTGRES_PASSWORD"]) == ("u@x", "p/w")
+    assert env["POSTGRES_DBNAME"] == "ledger"
+
+
+def test_settings_are_read_from_prefixed_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DEALLEDGER_KAFKA_BOOTSTRAP", "a:1, b:2")
+    monkeypatch.setenv("DEALLEDGER_PROTECTION_DAYS", "30")
+    settings = Settings()
+    assert settings.bootstrap_servers == ["a:1", "b:2"]
+    assert settings.protection_days == 30
+
+
+@pytest.mark.parametrize("url", ["mysql://u:p@h/db", "postgresql://u:p@h", "not a url"])
+def test_a_database_url_that_is_not_postgres_is_refused(url: str) -> None:
+    with pytest.raises(ValidationError, match="database_url"):
+        Settings(database_url=url)
