@@ -37,8 +37,14 @@ class Settings(BaseSettings):
     topic_replication: int = Field(default=1, ge=1)
     protection_days: int = Field(default=90, ge=1, description="channel protection period")
     max_extensions: int = Field(default=2, ge=0, description="times a protection may be extended")
-    auto_approve_limit: Decimal = Field(
-        default=Decimal("250000"), ge=0, description="largest estimated value auto-approved"
+    auto_approve_limits: dict[str, Decimal] = Field(
+        default_factory=lambda: {
+            "USD": Decimal("250000"),
+            "EUR": Decimal("250000"),
+            "GBP": Decimal("200000"),
+        },
+        description="largest estimated value auto-approved, per currency (JSON object); "
+        "a currency not listed always goes to review",
     )
     snapshot_interval: int = Field(default=100, ge=1, description="events between snapshots")
     approval_sla_hours: int = Field(default=48, ge=1)

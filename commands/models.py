@@ -1,0 +1,319 @@
+"""Command models: imperative, frozen, validated at the edge before any handler runs.
+
+Each carries `command_id` (the idempotency key), the `actor` who issues it and an
+optional `correlation_id` tying it to a wider flow.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Annotated, Any, ClassVar
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from domain.deal import LossReason, PartnerRole, SupportKind
+from domain.errors import DomainError
+from domain.partner import PartnerTier
+from domain.registration import RejectionReason
+from domain.values import Actor, ActorKind, Customer, Money, Role
+
+Text = Annotated[str, Field(max_length=4000)]
+ShortText = Annotated[str, Field(min_length=1, max_length=200)]
+PartnerCode = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][\w.-]*$")]
+
+
+def _domain_checked(factory: Any, *args: Any) -> Any:
+    """Run a domain constructor, turning its refusal into a pydantic validation error."""
+    try:
+        return factory(*args)
+    except DomainError as exc:
+        raise ValueError(exc.message) from None
+
+
+class ActorIn(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: ActorKind
+    id: ShortText
+    role: Role
+
+    @classmethod
+    def of(cls, actor: Actor) -> ActorIn:
+        return cls(kind=actor.kind, id=actor.id, role=actor.role)
+
+    def to_domain(self) -> Actor:
+        actor: Actor = _domain_checked(Actor, self.kind, self.id, self.role)
+        return actor
+
+
+class MoneyIn(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    amount: Annotated[Decimal, Field(ge=0, max_digits=20, decimal_places=6, allow_inf_nan=False)]
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+
+    @field_validator("currency")
+    @classmethod
+    def _known_currency(cls, value: str) -> str:
+        _domain_checked(Money, Decimal(0), value)
+        return value
+
+    def to_domain(self) -> Money:
+        return Money(self.amount, self.currency)
+
+
+class CustomerIn(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: ShortText
+    domain: ShortText
+    country: Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
+
+    @field_validator("domain")
+    @classmethod
+    def _valid_domain(cls, value: str) -> str:
+        from domain.normalise import normalise_domain
+
+        normalised: str = _domain_checked(normalise_domain, value)
+        return normalised
+
+    def to_domain(self) -> Customer:
+        return Customer(self.name, self.domain, self.country)
+
+
+class Command(BaseModel):
+    """Base of every command."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    type_name: ClassVar[str] = "Command"
+
+    command_id: Annotated[str, Field(min_length=1, max_length=200)]
+    actor: ActorIn
+    correlation_id: Annotated[str, Field(max_length=200)] | None = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.type_name = cls.__name__
+
+    def fingerprint_body(self) -> str:
+        """What must match when a command id is re-sent (all but the id itself)."""
+        return self.model_dump_json(exclude={"command_id", "correlation_id"})
+
+
+# -- partners -----------------------------------------------------------------
+
+
+class OnboardPartner(Command):
+    partner_code: PartnerCode
+    name: ShortText
+    tier: PartnerTier = PartnerTier.REGISTERED
+    regions: list[ShortText] = Field(default_factory=list, max_length=50)
+
+
+class ChangePartnerTier(Command):
+    partner_code: PartnerCode
+    tier: PartnerTier
+
+
+class SuspendPartner(Command):
+    partner_code: PartnerCode
+    reason: ShortText
+
+
+class ReinstatePartner(Command):
+    partner_code: PartnerCode
+
+
+# -- registrations -------------------------------------------------------------
+
+
+class SubmitRegistration(Command):
+    partner_code: PartnerCode
+    customer: CustomerIn
+    product_line: ShortText
+    estimated_value: MoneyIn
+    expected_close: date
+    notes: Text = ""
+
+
+class ApproveRegistration(Command):
+    registration_id: UUID
+    note: Text = ""
+
+
+class RejectRegistration(Command):
+    registration_id: UUID
+    reason: RejectionReason
+    note: Text = ""
+
+
+class RequestRegistrationInfo(Command):
+    registration_id: UUID
+    note: Annotated[str, Field(min_length=1, max_length=4000)]
+
+
+class ResubmitRegistration(Command):
+    registration_id: UUID
+    customer: CustomerIn
+    estimated_value: MoneyIn
+    expected_close: date
+    notes: Text = ""
+
+
+class ExtendProtection(Command):
+    registration_id: UUID
+    days: Annotated[int, Field(ge=1, le=365)] | None = None
+
+
+class WithdrawRegistration(Command):
+    registration_id: UUID
+    note: Text = ""
+
+
+class ConvertRegistration(Command):
+    registration_id: UUID
+    title: ShortText
+    owner: ShortText
+    amount: MoneyIn | None = None
+    stage: ShortText | None = None
+    region: Annotated[str, Field(max_length=64)] = ""
+    pipeline: ShortText = "default"
+    role: PartnerRole = PartnerRole.RESELLER
+
+
+class ExpireProtections(Command):
+    """The sweeper's command: expire every protection whose time has passed."""
+
+    limit: Annotated[int, Field(ge=1, le=100_000)] = 1000
+
+
+# -- deals -----------------------------------------------------------------
+
+
+class OpenDeal(Command):
+    title: ShortText
+    customer: CustomerIn
+    product_line: ShortText
+    amount: MoneyIn
+    expected_close: date
+    owner: ShortText
+    region: Annotated[str, Field(max_length=64)] = ""
+    pipeline: ShortText = "default"
+    stage: ShortText | None = None
+
+
+class MoveDealStage(Command):
+    deal_id: UUID
+    stage: ShortText
+    reason: Text = ""
+
+
+class ReviseDealAmount(Command):
+    deal_id: UUID
+    amount: MoneyIn
+    reason: Text = ""
+
+
+class ReviseDealCloseDate(Command):
+    deal_id: UUID
+    expected_close: date
+    reason: Text = ""
+
+
+class AttachPartner(Command):
+    deal_id: UUID
+    partner_code: PartnerCode
+    role: PartnerRole
+
+
+class DetachPartner(Command):
+    deal_id: UUID
+    partner_code: PartnerCode
+
+
+class SetAttribution(Command):
+    deal_id: UUID
+    shares: dict[PartnerCode, Annotated[Decimal, Field(ge=0, le=100, allow_inf_nan=False)]]
+
+    @field_validator("shares")
+    @classmethod
+    def _sum_to_one_hundred(cls, shares: dict[str, Decimal]) -> dict[str, Decimal]:
+        if shares and sum(shares.values(), Decimal(0)) != 100:
+            raise ValueError(f"shares must sum to exactly 100, not {sum(shares.values())}")
+        return shares
+
+
+class RequestSupport(Command):
+    deal_id: UUID
+    kind: SupportKind
+    note: Text = ""
+
+
+class AssignSupport(Command):
+    deal_id: UUID
+    request_id: ShortText
+    assignee: ShortText
+
+
+class ResolveSupport(Command):
+    deal_id: UUID
+    request_id: ShortText
+    resolution: Text = ""
+
+
+class AddDealNote(Command):
+    deal_id: UUID
+    text: Annotated[str, Field(min_length=1, max_length=4000)]
+
+
+class MarkDealWon(Command):
+    deal_id: UUID
+
+
+class MarkDealLost(Command):
+    deal_id: UUID
+    reason: LossReason
+    competitor: ShortText | None = None
+    note: Text = ""
+
+
+class ReopenDeal(Command):
+    deal_id: UUID
+    reason: Annotated[str, Field(min_length=1, max_length=4000)]
+    stage: ShortText | None = None
+
+
+COMMAND_TYPES: dict[str, type[Command]] = {
+    cls.__name__: cls
+    for cls in (
+        OnboardPartner,
+        ChangePartnerTier,
+        SuspendPartner,
+        ReinstatePartner,
+        SubmitRegistration,
+        ApproveRegistration,
+        RejectRegistration,
+        RequestRegistrationInfo,
+        ResubmitRegistration,
+        ExtendProtection,
+        WithdrawRegistration,
+        ConvertRegistration,
+        ExpireProtections,
+        OpenDeal,
+        MoveDealStage,
+        ReviseDealAmount,
+        ReviseDealCloseDate,
+        AttachPartner,
+        DetachPartner,
+        SetAttribution,
+        RequestSupport,
+        AssignSupport,
+        ResolveSupport,
+        AddDealNote,
+        MarkDealWon,
+        MarkDealLost,
+        ReopenDeal,
+    )
+}
