@@ -6,7 +6,7 @@ import hashlib
 import random
 import time
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -123,13 +123,31 @@ class DealLedger(Application[UUID]):
         )
 
     def expire_protections(self, command: ExpireProtections) -> Outcome:
-        """The sweeper: expire every protection whose time has passed, one key at a time."""
+        """The sweeper: expire every protection whose time has passed, one key at a time.
+
+        Each expiry is its own atomic save; the sweep's record is saved last, so a
+        re-sent sweep id returns the first sweep's outcome."""
+        fingerprint = _fingerprint(command)
+        previous = self._previous_outcome(command, fingerprint)
+        if previous is not None:
+            return previous
         expired = self.schedule.sweep(command)
+        result = {"expired": [str(r) for r in expired]}
+        record = CommandRecord.handled(
+            command.type_name, fingerprint, None, result, _cause(command), self.clock.now()
+        )
+        try:
+            self.save(record)
+        except IntegrityError:
+            previous = self._previous_outcome(command, fingerprint)
+            if previous is not None:
+                return previous
+            raise
         return Outcome(
             command.command_id,
             command.type_name,
             None,
-            {"expired": [str(r) for r in expired]},
+            result,
             self.recorder.max_notification_id(),
         )
 
@@ -147,6 +165,15 @@ class DealLedger(Application[UUID]):
     def get_protection(self, protection_id: UUID) -> ChannelProtection:
         return self._get(ChannelProtection, protection_id, None)
 
+    def replay(self, aggregate_id: UUID, version: int | None = None) -> Any:
+        """Rebuild an aggregate from its stored events alone, ignoring snapshots."""
+        aggregate: Any = None
+        for stored in self.events.get(aggregate_id, lte=version):
+            aggregate = cast(Any, stored).mutate(aggregate)
+        if aggregate is None:
+            raise NotFound(f"no aggregate {aggregate_id}", aggregate_id=str(aggregate_id))
+        return aggregate
+
     def _get(self, cls: type[T], aggregate_id: UUID, version: int | None) -> T:
         found: Any
         try:
@@ -158,3 +185,11 @@ class DealLedger(Application[UUID]):
                 f"no {cls.__name__.lower()} {aggregate_id}", aggregate_id=str(aggregate_id)
             )
         return found
+
+
+def _fingerprint(command: Command) -> str:
+    return hashlib.sha256(command.fingerprint_body().encode()).hexdigest()
+
+
+def _cause(command: Command) -> Cause:
+    return Cause(command.actor.to_domain(), command.command_id, command.correlation_id or "")

@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Annotated, Any, ClassVar
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from domain.deal import LossReason, PartnerRole, SupportKind
 from domain.errors import DomainError
@@ -36,8 +36,13 @@ class ActorIn(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     kind: ActorKind
-    id: ShortText
+    id: Annotated[str, Field(min_length=1, max_length=200, pattern=r"\S")]
     role: Role
+
+    @model_validator(mode="after")
+    def _kind_matches_role(self) -> ActorIn:
+        _domain_checked(Actor, self.kind, self.id, self.role)
+        return self
 
     @classmethod
     def of(cls, actor: Actor) -> ActorIn:

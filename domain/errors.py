@@ -60,7 +60,7 @@ class ProtectedPartnerRequired(DomainError):
 
 
 class InvalidAttribution(DomainError):
-    """Attribution shares are not exact, positive and summing to 100 (422)."""
+    """Attribution shares are not exact, non-negative and summing to 100 (422)."""
 
     code = "invalid_attribution"
 

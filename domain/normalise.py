@@ -36,6 +36,8 @@ _LEGAL_SUFFIXES = frozenset(
         "lp", "ltd", "limited", "plc", "gmbh", "ag", "kg", "se", "sa", "sas", "sarl",
         "srl", "spa", "bv", "nv", "oy", "ab", "as", "aps", "kk", "pty", "pte", "group",
         "holding", "holdings",
+        # connectives of compound forms such as "GmbH & Co. KG" or "& Cie"
+        "and", "und", "et", "cie",
     }
 )  # fmt: skip
 
@@ -79,7 +81,9 @@ def registrable_domain(domain: str) -> str:
 def normalise_company_name(name: str) -> str:
     """`ACME, Inc.` and `Acme Incorporated` -> `acme`; accents and punctuation dropped."""
     folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
-    words = re.sub(r"[^a-z0-9]+", " ", folded.lower().replace("&", " and ")).split()
+    # Dots go before tokenising so "S.A." and "L.L.C." read as "sa" and "llc".
+    text = folded.lower().replace(".", "").replace("&", " and ")
+    words = re.sub(r"[^a-z0-9]+", " ", text).split()
     while len(words) > 1 and words[-1] in _LEGAL_SUFFIXES:
         words.pop()
     if words and words[0] == "the" and len(words) > 1:

@@ -24,6 +24,7 @@ from commands.models import (
 )
 from commands.unit_of_work import UnitOfWork
 from domain.deal import Deal
+from domain.errors import ChannelConflict
 from domain.ids import new_aggregate_id
 from domain.normalise import conflict_key
 from domain.permissions import SELLERS, actor_must_be_attached_or_seller, actor_must_have_role
@@ -173,8 +174,17 @@ def mark_deal_lost(cmd: MarkDealLost, uow: UnitOfWork) -> Result:
 def reopen_deal(cmd: ReopenDeal, uow: UnitOfWork) -> Result:
     deal = _deal_for_seller(uow, cmd.deal_id, "reopen deals")
     deal.reopen(cmd.stage, cmd.reason, uow.cause, uow.now)
+    protection = uow.protection(deal.conflict_key)
     if deal.registration_id is None:
-        uow.protection(deal.conflict_key).record_direct_deal(deal.id, uow.cause, uow.now)
+        protection.record_direct_deal(deal.id, uow.cause, uow.now)
+    elif protection.is_protected_at(uow.now) and protection.holder != deal.registration_id:
+        # Its own protection ended when it closed; another partner now holds the key.
+        raise ChannelConflict(
+            f"{deal.conflict_key} is now protected for partner {protection.holder_partner}; "
+            "this deal cannot be reopened",
+            conflict_key=deal.conflict_key,
+            holder_registration_id=str(protection.holder),
+        )
     return deal.id, _state(deal)
 
 

@@ -6,7 +6,11 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
-from commands.handlers.protection import end_registration_claims, release_if_lapsed
+from commands.handlers.protection import (
+    end_registration_claims,
+    release_customer_claims,
+    release_if_lapsed,
+)
 from commands.models import (
     ApproveRegistration,
     ConvertRegistration,
@@ -112,6 +116,8 @@ def resubmit_registration(cmd: ResubmitRegistration, uow: UnitOfWork) -> Result:
     partner_may_only_act_for_itself(
         uow.cause.actor, registration.partner_code, "resubmit this registration"
     )
+    # The company name may change, so the name index claims move with it.
+    release_customer_claims(uow, registration)
     registration.resubmit(
         cmd.customer.to_domain(),
         cmd.estimated_value.to_domain(),
@@ -120,6 +126,8 @@ def resubmit_registration(cmd: ResubmitRegistration, uow: UnitOfWork) -> Result:
         uow.cause,
         uow.now,
     )
+    for index in uow.customer_indexes(registration):
+        index.claim(registration.id, registration.conflict_key, uow.cause, uow.now)
     return registration.id, _state(registration)
 
 

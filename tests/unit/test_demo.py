@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from commands.ledger import DealLedger
+from domain.deal import DealStatus
+from domain.ids import new_aggregate_id
+from domain.registration import RegistrationStatus
+from domain.values import Money
+from infra.bootstrap import build_ledger
+from infra.demo import run_demo
+from infra.settings import Settings
+
+
+@pytest.fixture
+def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    for name in list(os.environ):
+        if name.startswith("DEALLEDGER_"):
+            monkeypatch.delenv(name)
+    return Settings(sqlite_path=tmp_path / "demo.sqlite")
+
+
+@pytest.fixture
+def reopen(settings: Settings) -> Iterator[Callable[[], DealLedger]]:
+    """A ledger built afresh on the demo's file, as a later process would."""
+    ledgers: list[DealLedger] = []
+
+    def _open() -> DealLedger:
+        ledgers.append(build_ledger(settings))
+        return ledgers[-1]
+
+    yield _open
+    for ledger in ledgers:
+        ledger.close()
+
+
+def _stored(ledger: DealLedger) -> int:
+    return len(ledger.recorder.select_notifications(start=1, limit=100_000))
+
+
+def test_the_demo_tells_the_whole_story_and_stores_it_in_sqlite(
+    settings: Settings, reopen: Callable[[], DealLedger], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_demo(settings) == 0
+
+    out = capsys.readouterr().out
+    assert settings.sqlite_path.exists()
+    ledger = reopen()
+    stored = _stored(ledger)
+    assert stored > 50
+    assert f"{stored} events stored in {settings.sqlite_path.resolve()}" in out
+    for outcome in (
+        "REFUSED partner_suspended",
+        "[key_protected]",
+        "rejected (duplicate)",
+        "[near_duplicate]",
+        "[above_auto_approval_limit]",
+        "action_required",
+        "[resubmitted]",
+        "extension 1 of 2",
+        "REFUSED channel_conflict",
+        "WON at 212,345.67 USD",
+        "148,641.97 USD",
+        "63,703.70 USD",
+        "LOST (reason competitor, competitor Hooli)",
+        "replayed=True, 0 new events",
+        "-> registration expired",
+        "PARTNERS",
+        "REGISTRATIONS",
+        "DEALS",
+    ):
+        assert outcome in out, outcome
+    assert "DEMO FAILED" not in out
+    assert len(out.splitlines()) <= 120
+
+
+def test_the_stored_state_matches_what_the_demo_printed(
+    settings: Settings, reopen: Callable[[], DealLedger]
+) -> None:
+    assert run_demo(settings) == 0
+
+    ledger = reopen()
+    won = ledger.get_deal(new_aggregate_id("deal", "demo:convert-globex"))
+    assert won.status is DealStatus.WON
+    assert won.shares == {"northwind": Decimal(70), "contoso": Decimal(30)}
+    assert won.attributed == {
+        "northwind": Money(Decimal("148641.97"), "USD"),
+        "contoso": Money(Decimal("63703.70"), "USD"),
+    }
+    lost = ledger.get_deal(new_aggregate_id("deal", "demo:convert-initech"))
+    assert (lost.status, lost.competitor) == (DealStatus.LOST, "Hooli")
+    expired = ledger.get_registration(new_aggregate_id("registration", "demo:fabrikam-eu-globex"))
+    assert expired.status is RegistrationStatus.EXPIRED
+    assert ledger.get_partner("tailspin").suspended
+
+
+def test_a_fresh_demo_replaces_the_store_and_keep_appends_another_run(
+    settings: Settings, reopen: Callable[[], DealLedger], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_demo(settings) == 0
+    first = _stored(reopen())
+    assert run_demo(settings, fresh=True) == 0
+    assert _stored(reopen()) == first
+    capsys.readouterr()
+
+    assert run_demo(settings, fresh=False) == 0
+
+    out = capsys.readouterr().out
+    assert "Run 2" in out
+    assert "DEMO FAILED" not in out
+    assert _stored(reopen()) > 2 * first - 10
