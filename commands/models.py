@@ -56,7 +56,8 @@ class ActorIn(BaseModel):
 class MoneyIn(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    amount: Annotated[Decimal, Field(ge=0, max_digits=20, decimal_places=6, allow_inf_nan=False)]
+    # 18 digits: read models keep money as 64-bit micro-units, exact to 10**12.
+    amount: Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=6, allow_inf_nan=False)]
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
 
     @field_validator("currency")

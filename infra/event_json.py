@@ -43,7 +43,7 @@ def plain(value: Any) -> Any:
     if value is None or isinstance(value, bool | int | str):
         return value
     if isinstance(value, Decimal):
-        return str(value)
+        return decimal_text(value)
     if isinstance(value, float):
         raise TypeError("floats never appear in ledger events")
     if isinstance(value, datetime):
@@ -62,6 +62,11 @@ def plain(value: Any) -> Any:
         items = [plain(v) for v in value]
         return sorted(items) if isinstance(value, set | frozenset) else items
     raise TypeError(f"no JSON form for {type(value).__name__}")
+
+
+def decimal_text(value: Decimal) -> str:
+    """Plain positional notation (never `1E+5`), and no negative zero."""
+    return format(abs(value) if value.is_zero() else value, "f")
 
 
 def event_id(aggregate_id: UUID, version: int) -> str:

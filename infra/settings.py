@@ -26,6 +26,11 @@ class Settings(BaseSettings):
         default=None,
         description="postgresql://user:password@host:port/dbname; unset means embedded SQLite",
     )
+    database_schema: str = Field(
+        default="public",
+        pattern=r"^[a-z_][a-z0-9_]{0,62}$",
+        description="PostgreSQL schema holding events, positions and read models",
+    )
     sqlite_path: Path = Field(default=DEFAULT_SQLITE_PATH, description="embedded store file")
     kafka_bootstrap: str | None = Field(default=None, description="host:port[,host:port...]")
     events_topic: str = "dealledger.events.v1"
@@ -97,6 +102,7 @@ class Settings(BaseSettings):
                 "POSTGRES_USER": unquote(parts.username or ""),
                 "POSTGRES_PASSWORD": unquote(parts.password or ""),
                 "POSTGRES_POOL_SIZE": str(self.postgres_pool_size),
+                "POSTGRES_SCHEMA": self.database_schema,
             }
         )
         return env
@@ -105,4 +111,11 @@ class Settings(BaseSettings):
         """The database URL in the form psycopg accepts (drops a SQLAlchemy-style suffix)."""
         if self.database_url is None:
             raise ValueError("no database_url configured (the embedded store is SQLite)")
-        return self.database_url.replace("postgresql+psycopg://", "postgresql://", 1)
+        from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+        url = self.database_url.replace("postgresql+psycopg://", "postgresql://", 1)
+        params = conninfo_to_dict(url)
+        if self.database_schema != "public":
+            # Positions and read models live beside the events, in the same schema.
+            params["options"] = f"-c search_path={self.database_schema}"
+        return make_conninfo("", **params)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from commands.handlers.protection import release_customer_claims
+from commands.handlers.protection import release_customer_claims, release_if_lapsed
 from commands.models import (
     AddDealNote,
     AssignSupport,
@@ -171,20 +171,34 @@ def mark_deal_lost(cmd: MarkDealLost, uow: UnitOfWork) -> Result:
     return deal.id, _state(deal)
 
 
-def reopen_deal(cmd: ReopenDeal, uow: UnitOfWork) -> Result:
-    deal = _deal_for_seller(uow, cmd.deal_id, "reopen deals")
-    deal.reopen(cmd.stage, cmd.reason, uow.cause, uow.now)
+def _restore_protection_on_reopen(uow: UnitOfWork, deal: Deal, registration_id: UUID) -> None:
+    """Closing ended the protection; reopening restores it for the time it had left,
+    unless another partner holds the key by now (then the reopen is refused)."""
     protection = uow.protection(deal.conflict_key)
-    if deal.registration_id is None:
-        protection.record_direct_deal(deal.id, uow.cause, uow.now)
-    elif protection.is_protected_at(uow.now) and protection.holder != deal.registration_id:
-        # Its own protection ended when it closed; another partner now holds the key.
+    release_if_lapsed(uow, protection)
+    if protection.is_protected_at(uow.now) and protection.holder != registration_id:
         raise ChannelConflict(
             f"{deal.conflict_key} is now protected for partner {protection.holder_partner}; "
             "this deal cannot be reopened",
             conflict_key=deal.conflict_key,
             holder_registration_id=str(protection.holder),
         )
+    registration = uow.registration(registration_id)
+    until = registration.protected_until
+    if protection.holder is None and until is not None and until > uow.now:
+        protection.grant(registration.id, registration.partner_code, until, uow.cause, uow.now)
+        for index in uow.customer_indexes(registration):
+            index.claim(registration.id, registration.conflict_key, uow.cause, uow.now)
+
+
+def reopen_deal(cmd: ReopenDeal, uow: UnitOfWork) -> Result:
+    deal = _deal_for_seller(uow, cmd.deal_id, "reopen deals")
+    deal.reopen(cmd.stage, cmd.reason, uow.cause, uow.now)
+    protection = uow.protection(deal.conflict_key)
+    if deal.registration_id is None:
+        protection.record_direct_deal(deal.id, uow.cause, uow.now)
+    else:
+        _restore_protection_on_reopen(uow, deal, deal.registration_id)
     return deal.id, _state(deal)
 
 

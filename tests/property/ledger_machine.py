@@ -40,6 +40,7 @@ from commands.models import (
     OpenDeal,
     ReinstatePartner,
     RejectRegistration,
+    ReopenDeal,
     RequestRegistrationInfo,
     ResubmitRegistration,
     SetAttribution,
@@ -136,6 +137,7 @@ class DealModel:
 class LedgerMachine(RuleBasedStateMachine):
     registrations = Bundle("registrations")
     deals = Bundle("deals")
+    closed_deals = Bundle("closed_deals")
 
     def __init__(self) -> None:
         super().__init__()
@@ -461,8 +463,8 @@ class LedgerMachine(RuleBasedStateMachine):
                 )
             )
 
-    @rule(deal_id=consumes(deals), won=st.booleans())
-    def close_deal(self, deal_id: UUID, won: bool) -> None:
+    @rule(target=closed_deals, deal_id=consumes(deals), won=st.booleans())
+    def close_deal(self, deal_id: UUID, won: bool) -> UUID:
         self.tick()
         deal = self.deal_models[deal_id]
         if won:
@@ -485,6 +487,31 @@ class LedgerMachine(RuleBasedStateMachine):
             reg = self.regs[deal.registration]
             if reg.holds_protection():
                 reg.released = True
+        return deal_id
+
+    @rule(target=deals, deal_id=consumes(closed_deals))
+    def reopen(self, deal_id: UUID) -> Any:
+        self.tick()
+        deal = self.deal_models[deal_id]
+        command = ReopenDeal(command_id=self.next_id(), actor=SALES, deal_id=deal_id, reason="back")
+        if deal.registration is None:
+            if self.protected(deal.key) is not None:
+                self.expect(ChannelConflict, command)
+                return multiple()
+            self.ledger.execute(command)
+            deal.status = DealStatus.OPEN
+            return deal_id
+        reg = self.regs[deal.registration]
+        holder = self.protected(deal.key)
+        if holder is not None and holder.id != reg.id:
+            self.expect(ChannelConflict, command)
+            return multiple()
+        self.ledger.execute(command)
+        self.release_lapsed_on(deal.key)
+        deal.status = DealStatus.OPEN
+        if reg.until is not None and reg.until > self.now:
+            reg.released = False  # protection restored for the time it had left
+        return deal_id
 
     @rule(days=st.integers(0, 120), hours=st.integers(0, 23))
     def time_passes(self, days: int, hours: int) -> None:

@@ -1,0 +1,165 @@
+"""The relay: every stored event reaches Kafka, in per-aggregate order, at least once.
+
+It reads the ledger's notification log after the last published position, sends
+each event keyed by aggregate id with CloudEvents headers, waits for the broker's
+acknowledgement of the whole batch (acks=all, idempotent producer), and only then
+records the new position in PostgreSQL. A crash between the two re-publishes the
+batch; it never skips one.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from kafka import KafkaProducer
+from kafka.errors import KafkaError
+
+from commands.ledger import DealLedger
+from infra.event_json import cloudevent_headers, notification_to_message
+from infra.kafka_admin import ensure_topics
+from infra.positions import ensure_position_tables, published_position, record_published
+from infra.settings import Settings
+
+RELAY_NAME = "events"
+
+
+def make_producer(settings: Settings) -> KafkaProducer:
+    return KafkaProducer(
+        bootstrap_servers=settings.bootstrap_servers,
+        acks="all",
+        enable_idempotence=True,
+        max_in_flight_requests_per_connection=5,
+        linger_ms=5,
+        batch_size=256 * 1024,
+        retries=2**31 - 1,
+        request_timeout_ms=15000,
+        delivery_timeout_ms=60000,
+        max_block_ms=15000,
+    )
+
+
+@dataclass(frozen=True)
+class RelayStatus:
+    head: int  # highest position stored in the ledger
+    published: int  # highest position acknowledged by Kafka and recorded
+
+    @property
+    def lag(self) -> int:
+        return max(0, self.head - self.published)
+
+
+class Relay:
+    def __init__(
+        self,
+        ledger: DealLedger,
+        settings: Settings,
+        log: Any,
+        *,
+        batch_size: int = 1000,
+        relay_name: str = RELAY_NAME,
+    ) -> None:
+        self.ledger = ledger
+        self.settings = settings
+        self.log = log
+        self.batch_size = batch_size
+        self.relay_name = relay_name
+        self.conn = psycopg.connect(settings.psycopg_conninfo(), autocommit=True)
+        ensure_position_tables(self.conn)
+        self._producer: KafkaProducer | None = None
+
+    def status(self) -> RelayStatus:
+        head = self.ledger.recorder.max_notification_id() or 0
+        return RelayStatus(head, published_position(self.conn, self.relay_name))
+
+    def _producer_or_connect(self) -> KafkaProducer:
+        if self._producer is None:
+            self._producer = make_producer(self.settings)
+        return self._producer
+
+    def _drop_producer(self) -> None:
+        if self._producer is not None:
+            try:
+                self._producer.close(timeout=2)
+            except Exception as exc:  # a broken producer may fail to close; we replace it
+                self.log.debug("closing producer failed", error=repr(exc))
+            self._producer = None
+
+    def publish_batch(self) -> int:
+        """Publish the next batch; returns how many events were acknowledged."""
+        start = published_position(self.conn, self.relay_name)
+        notifications = self.ledger.recorder.select_notifications(
+            start=start, limit=self.batch_size, inclusive_of_start=False
+        )
+        if not notifications:
+            return 0
+        producer = self._producer_or_connect()
+        futures = []
+        for notification in notifications:
+            message = notification_to_message(self.ledger.mapper, notification)
+            futures.append(
+                producer.send(
+                    self.settings.events_topic,
+                    key=str(message.aggregate_id).encode(),
+                    value=message.to_bytes(),
+                    headers=cloudevent_headers(message),
+                )
+            )
+        producer.flush(timeout=60)
+        for future in futures:
+            future.get(timeout=0)  # raises the delivery error, if any
+        last = notifications[-1].id
+        record_published(self.conn, self.relay_name, last)
+        self.log.info("published", count=len(notifications), first=notifications[0].id, last=last)
+        return len(notifications)
+
+    def run(self, stop: threading.Event, *, idle_sleep: float = 0.2) -> None:
+        """Publish until `stop` is set, retrying with capped backoff while Kafka is away."""
+        attempt = 0
+        topics_ready = False
+        while not stop.is_set():
+            try:
+                if not topics_ready:
+                    ensure_topics(self.settings, self.log)
+                    topics_ready = True
+                published = self.publish_batch()
+                attempt = 0
+                if published == 0:
+                    stop.wait(idle_sleep)
+            except KafkaError as exc:
+                attempt += 1
+                delay = min(10.0, 0.2 * 2 ** min(attempt, 6)) * random.uniform(0.5, 1.0)
+                self.log.warning(
+                    "kafka unavailable; retrying",
+                    attempt=attempt,
+                    retry_in_s=round(delay, 2),
+                    error=repr(exc),
+                    lag=self._lag_or_none(),
+                )
+                self._drop_producer()
+                stop.wait(delay)
+        self.close()
+
+    def _lag_or_none(self) -> int | None:
+        try:
+            return self.status().lag
+        except psycopg.Error:
+            return None
+
+    def drain(self, timeout: float = 60.0) -> RelayStatus:
+        """Publish until nothing is left (used by tests and `relay --once`)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.publish_batch() == 0:
+                break
+        return self.status()
+
+    def close(self) -> None:
+        if self._producer is not None:
+            self._producer.flush(timeout=10)
+        self._drop_producer()
+        self.conn.close()
