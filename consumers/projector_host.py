@@ -20,6 +20,7 @@ from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.errors import KafkaError
 
 from consumers.dead_letters import dead_letter_headers, make_dlq_producer
+from infra.kafka_admin import ensure_topics
 from infra.positions import ensure_position_tables, store_offset, stored_offsets
 from infra.settings import Settings
 from projections.message import InvalidMessage, parse_message
@@ -173,8 +174,14 @@ class ProjectorHost:
     def run(self, stop: threading.Event) -> None:
         """Consume until `stop` is set; the batch in hand is always finished first."""
         self.log.info("projector started", group_id=self.group_id, projections=self.projections)
+        topics_ready = False
         while not stop.is_set():
             try:
+                if not topics_ready:
+                    ensure_topics(
+                        self.settings, self.log, [self.topic, self.settings.events_dlq_topic]
+                    )
+                    topics_ready = True
                 self.poll_once()
             except KafkaError as exc:
                 self.log.warning("kafka unavailable; reconnecting", error=repr(exc))

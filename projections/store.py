@@ -279,10 +279,23 @@ class ReadStore:
     # -- schema -------------------------------------------------------------------
 
     def create_tables(self) -> None:
-        """Creates every missing read-model table (idempotent)."""
+        """Creates every missing read-model table (idempotent).
+
+        Existing tables are left untouched without issuing DDL: even `IF NOT EXISTS`
+        DDL takes locks that deadlock against a running projector's transaction."""
         for table in TABLES:
+            if self._exists(table.name):
+                continue
             for statement in table.create_sql():
                 self.execute(statement)
+
+    def _exists(self, table: str) -> bool:
+        if self.dialect == "postgres":
+            return self.scalar("SELECT to_regclass(%s) IS NOT NULL", (table,)) is True
+        found = self.scalar(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = %s", (table,)
+        )
+        return bool(found)
 
     def drop_tables(self, projection: str | None = None) -> None:
         """Drops one projection's tables and forgets what was applied to it, or drops
