@@ -712,6 +712,45 @@ class _Scenario:
             f"{freed.partner_code} registers the freed {freed.customer.domain} -> "
             f"{self.reg_state(freed)}"
         )
+        self.open_pipeline(freed.id)
+
+    def open_pipeline(self, registration_id: UUID) -> None:
+        """Leave some deals open, so the pipeline read model has something to show."""
+        self.at(106, 10)
+        converted = self.execute(
+            ConvertRegistration(
+                command_id=self.cid("convert-eu-globex"),
+                actor=SAM,
+                registration_id=registration_id,
+                title="Globex EU analytics",
+                owner="sam",
+                region="EMEA",
+                stage="qualified",
+            )
+        )
+        if converted.aggregate_id is None:
+            raise DemoFailed("a conversion named no deal")
+        deal = self.ledger.get_deal(converted.aggregate_id)
+        self.say(f"sam converts it -> deal '{deal.title}' ({deal.stage}, {deal.amount})")
+        self.at(106, 11)
+        direct = self.execute(
+            OpenDeal(
+                command_id=self.cid("direct-hooli"),
+                actor=SAM,
+                title="Hooli security suite",
+                customer=CustomerIn(name="Hooli", domain="hooli.co.uk", country="GB"),
+                product_line=self.product("Security"),
+                amount=MoneyIn(amount=Decimal("120000"), currency="GBP"),
+                expected_close=self.close_date(180),
+                owner="ana",
+                region="EMEA",
+                stage="proposal",
+            )
+        )
+        if direct.aggregate_id is None:
+            raise DemoFailed("OpenDeal named no deal")
+        deal = self.ledger.get_deal(direct.aggregate_id)
+        self.say(f"ana opens a direct deal '{deal.title}' ({deal.stage}, {deal.amount})")
 
 
 # -- the report ----------------------------------------------------------------------
@@ -798,8 +837,12 @@ def _print_report(ledger: DealLedger, prefix: str, now: datetime, run: int) -> i
 
 
 def _remove_store(path: Path) -> None:
-    for suffix in ("", "-wal", "-shm", "-journal"):
-        path.with_name(path.name + suffix).unlink(missing_ok=True)
+    """The event store and the read models fed from it go together."""
+    from consumers.embedded_feed import read_model_path
+
+    for store in (path, read_model_path(path)):
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            store.with_name(store.name + suffix).unlink(missing_ok=True)
 
 
 def _previous_runs(ledger: DealLedger) -> tuple[int, datetime | None]:
@@ -853,4 +896,94 @@ def run_demo(settings: Settings, *, fresh: bool = True) -> int:
         ledger.close()
     print()
     print(f"{events} events stored in {path} (counted by reading the store back)")
+    _print_read_models(settings, clock.now())
     return 0
+
+
+def _money_by_currency(amounts: dict[str, Decimal]) -> str:
+    return ", ".join(f"{amount:,.2f} {cur}" for cur, amount in sorted(amounts.items())) or "-"
+
+
+def _print_read_models(settings: Settings, now: datetime) -> None:
+    """Embedded mode: the projectors are fed in-process from the notification log."""
+    from consumers.embedded_feed import feed, open_read_store, read_model_path
+    from projections.attribution import partner_attribution
+    from projections.pipeline import pipeline_rows, pipeline_totals
+    from projections.registration_queue import review_queue
+
+    path = read_model_path(settings.sqlite_path.resolve())
+    ledger = build_ledger(settings)
+    conn, store = open_read_store(path)
+    try:
+        fed = feed(ledger, conn, store)
+        rows = pipeline_rows(store, now=now)
+        pipeline = [
+            [
+                r.title,
+                r.stage,
+                f"{r.amount:,.2f} {r.currency}",
+                f"{r.weighted_amount:,.2f} {r.currency}",
+                ", ".join(p for p in [r.sourcing_partner, *r.influencing_partners] if p) or "-",
+                r.region,
+                str(r.days_in_stage),
+            ]
+            for r in rows
+        ]
+        totals = [
+            [
+                t.key or "-",
+                t.currency,
+                f"{t.amount:,.2f}",
+                f"{t.weighted_amount:,.2f}",
+                str(t.deals),
+            ]
+            for t in pipeline_totals(store, "stage")
+        ]
+        attribution = [
+            [
+                a.partner_code,
+                _money_by_currency(a.sourced_pipeline),
+                _money_by_currency(a.influenced_pipeline),
+                _money_by_currency(a.won_revenue),
+                f"{a.deals_won}/{a.deals_lost}",
+                "-" if a.win_rate is None else f"{a.win_rate * 100:.0f}%",
+                "-" if a.average_sales_cycle_days is None else f"{a.average_sales_cycle_days}",
+            ]
+            for a in partner_attribution(store)
+        ]
+        queue = review_queue(store, now=now, sla_hours=settings.approval_sla_hours)
+    finally:
+        conn.close()
+        ledger.close()
+    print()
+    print(f"READ MODELS, fed in-process from the notification log ({fed} events) into {path}")
+    blocks = [
+        format_table(
+            "PIPELINE (open deals)",
+            ["deal", "stage", "amount", "weighted", "partners", "region", "days in stage"],
+            pipeline,
+        ),
+        format_table(
+            "PIPELINE TOTALS by stage and currency (never converted)",
+            ["stage", "currency", "amount", "weighted", "deals"],
+            totals,
+        ),
+        format_table(
+            "PARTNER ATTRIBUTION",
+            [
+                "partner",
+                "sourced open",
+                "influenced open",
+                "won revenue",
+                "won/lost",
+                "win rate",
+                "avg cycle days",
+            ],
+            attribution,
+        ),
+    ]
+    for block in blocks:
+        print()
+        print("\n".join(block))
+    print()
+    print(f"Review queue: {len(queue)} registration(s) awaiting review")

@@ -7,6 +7,7 @@ import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cloudevents.v1.kafka import KafkaMessage, from_binary
@@ -102,7 +103,7 @@ def test_a_generic_cloudevents_client_reads_every_message_as_a_valid_event(
     tp = TopicPartition(settings.events_topic, 0)
     consumer.assign([tp])
     consumer.seek_to_beginning(tp)
-    records = []
+    records: list[Any] = []
     while len(records) < head:
         batch = consumer.poll(timeout_ms=2000)
         if not batch:
