@@ -155,6 +155,122 @@ def _cmd_sweep(args: argparse.Namespace, settings: Settings) -> int:
             return 0
 
 
+def _parse_uuid(text: str) -> Any:
+    import uuid
+
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a deal id (a UUID)") from None
+
+
+def _parse_time(text: str) -> Any:
+    from datetime import datetime
+
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO-8601 time") from None
+    if moment.utcoffset() is None:
+        raise argparse.ArgumentTypeError(f"{text!r} needs a UTC offset, e.g. 2026-03-01T12:00Z")
+    return moment
+
+
+def _cmd_history(args: argparse.Namespace, settings: Settings) -> int:
+    import csv
+    import json
+
+    from infra.audit import api
+    from infra.bootstrap import build_ledger
+
+    ledger = build_ledger(settings)
+    if args.as_of is not None or args.version is not None:
+        state = api.state_as_of(ledger, args.deal_id, as_of=args.as_of, version=args.version)
+        print(
+            json.dumps(
+                {
+                    "deal_version": state.deal_version,
+                    "deal": state.deal,
+                    "registration_version": state.registration_version,
+                    "registration": state.registration,
+                },
+                indent=2,
+                sort_keys=True,
+            )
+        )
+        return 0
+    entries = api.history(ledger, args.deal_id, after_position=args.after, limit=args.limit)
+    fmt = args.format or ("table" if sys.stdout.isatty() else "jsonl")
+    if fmt == "jsonl":
+        for entry in entries:
+            print(json.dumps(entry.to_json(), sort_keys=True))
+    elif fmt == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerow(
+            [
+                "position",
+                "aggregate_type",
+                "aggregate_id",
+                "version",
+                "occurred_at",
+                "event_type",
+                "actor",
+                "command_id",
+                "correlation_id",
+                "changes",
+            ]
+        )
+        for entry in entries:
+            row = entry.to_json()
+            writer.writerow(
+                [*(row[k] for k in list(row)[:-1]), json.dumps(row["changes"], sort_keys=True)]
+            )
+    else:
+        for entry in entries:
+            changes = ", ".join(f"{k}={json.dumps(v)}" for k, v in entry.changes.items())
+            print(
+                f"{entry.position:>8}  {entry.occurred_at:%Y-%m-%d %H:%M:%S}  "
+                f"{entry.aggregate_type}/{str(entry.aggregate_id)[:8]} v{entry.version:<4} "
+                f"{entry.event_type:<44} {entry.actor:<28} {entry.command_id}"
+            )
+            if changes:
+                print(f"{'':>10}{changes}")
+    return 0
+
+
+def _cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
+    from infra.audit import api
+    from infra.bootstrap import build_ledger
+
+    if args.deal_id is None and not args.all:
+        raise UsageError("name a DEAL_ID or pass --all")
+    report = api.verify(build_ledger(settings), None if args.all else args.deal_id)
+    if report.problems:
+        print(f"BROKEN: {report.problems[0]}")
+        for problem in report.problems[1:]:
+            print(f"        {problem}")
+        return 1
+    unsealed = f"; {report.unsealed} events predate hash chaining" if report.unsealed else ""
+    print(f"OK: {report.events} events in {report.streams} streams chain intact{unsealed}")
+    for stream, (version, digest) in sorted(report.heads.items(), key=lambda kv: str(kv[0])):
+        if args.deal_id is not None:
+            print(f"  head {stream} v{version} {digest}")
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    from infra.audit.export import export_deal
+    from infra.audit.store import AuditStore
+    from infra.bootstrap import build_ledger
+
+    manifest = export_deal(AuditStore(build_ledger(settings)), args.deal_id, Path(args.out))
+    print(
+        f"wrote {args.out}: {manifest['event_count']} events in "
+        f"{len(manifest['streams'])} streams (check: python3 bundle_check.py {args.out})"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dealledger",
@@ -193,6 +309,29 @@ def build_parser() -> argparse.ArgumentParser:
     schemas.add_argument("--out", default="docs/events")
     schemas.set_defaults(handler=_cmd_schemas)
 
+    history = sub.add_parser("history", help="a deal's full history, or its state as of")
+    history.add_argument("deal_id", type=_parse_uuid, metavar="DEAL_ID")
+    history.add_argument(
+        "--format",
+        choices=("table", "jsonl", "csv"),
+        help="default: table on a terminal, JSON Lines otherwise",
+    )
+    history.add_argument("--as-of", type=_parse_time, help="state at this time (ISO-8601)")
+    history.add_argument("--version", type=int, help="state at this deal version")
+    history.add_argument("--after", type=int, default=0, help="page: after this position")
+    history.add_argument("--limit", type=int, help="page: at most this many events")
+    history.set_defaults(handler=_cmd_history)
+
+    verify = sub.add_parser("verify", help="recompute hash chains; non-zero if altered")
+    verify.add_argument("deal_id", type=_parse_uuid, nargs="?", metavar="DEAL_ID")
+    verify.add_argument("--all", action="store_true", help="every stream in the store")
+    verify.set_defaults(handler=_cmd_verify)
+
+    export = sub.add_parser("export", help="write a self-contained audit bundle (zip)")
+    export.add_argument("deal_id", type=_parse_uuid, metavar="DEAL_ID")
+    export.add_argument("--out", required=True)
+    export.set_defaults(handler=_cmd_export)
+
     sweep = sub.add_parser("sweep", help="expire lapsed channel protections")
     sweep.add_argument("--every", type=float, help="repeat every N seconds until stopped")
     sweep.set_defaults(handler=_cmd_sweep)
@@ -216,6 +355,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DomainError as exc:
         print(f"dealledger {args.command}: {exc.code}: {exc.message}", file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        # The reader (e.g. `head`) left; that is not an error of ours.
+        sys.stderr.close()
+        return 0
     return code
 
 

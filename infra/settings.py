@@ -90,6 +90,8 @@ class Settings(BaseSettings):
         }
         if self.database_url is None:
             env["PERSISTENCE_MODULE"] = "eventsourcing.sqlite"
+            # Every stored event is hash-chained to its predecessor (tamper evidence).
+            env["APPLICATION_RECORDER_TOPIC"] = "infra.audit.recorders:HashChainingSQLiteRecorder"
             env["SQLITE_DBNAME"] = str(self.sqlite_path)
             return env
         parts = urlsplit(self.database_url)
@@ -103,6 +105,7 @@ class Settings(BaseSettings):
                 "POSTGRES_PASSWORD": unquote(parts.password or ""),
                 "POSTGRES_POOL_SIZE": str(self.postgres_pool_size),
                 "POSTGRES_SCHEMA": self.database_schema,
+                "APPLICATION_RECORDER_TOPIC": "infra.audit.recorders:HashChainingPostgresRecorder",
             }
         )
         return env

@@ -1,0 +1,1 @@
+"""Auditor replay: history, state as of any moment, tamper evidence, export."""

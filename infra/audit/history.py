@@ -1,0 +1,186 @@
+"""A deal's full history and its state at any moment, replayed from stored events.
+
+Nothing here reads a read model or a snapshot: history and as-of states come from
+the stored rows alone, streamed page by page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from domain.deal import Deal
+from domain.errors import InvalidInput, NotFound
+from domain.ids import protection_id
+from domain.protection import ChannelProtection
+from infra.audit.store import AuditStore, StoredRow
+from infra.event_json import event_type_of, plain
+
+_ENVELOPE = {"originator_id", "originator_version", "timestamp", "originator_topic", "cause"}
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    position: int
+    aggregate_type: str
+    aggregate_id: UUID
+    version: int
+    occurred_at: datetime
+    event_type: str
+    actor: str
+    command_id: str
+    correlation_id: str
+    changes: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "position": self.position,
+            "aggregate_type": self.aggregate_type,
+            "aggregate_id": str(self.aggregate_id),
+            "version": self.version,
+            "occurred_at": self.occurred_at.isoformat(),
+            "event_type": self.event_type,
+            "actor": self.actor,
+            "command_id": self.command_id,
+            "correlation_id": self.correlation_id,
+            "changes": self.changes,
+        }
+
+
+def _entry(store: AuditStore, row: StoredRow, event: Any) -> HistoryEntry:
+    aggregate_type, ce_type = event_type_of(event)
+    return HistoryEntry(
+        position=row.position,
+        aggregate_type=aggregate_type,
+        aggregate_id=row.originator_id,
+        version=row.version,
+        occurred_at=event.timestamp,
+        event_type=ce_type,
+        actor=str(event.cause.actor),
+        command_id=event.cause.command_id,
+        correlation_id=event.cause.correlation_id,
+        changes={k: plain(v) for k, v in vars(event).items() if k not in _ENVELOPE},
+    )
+
+
+def deal_sources(store: AuditStore, deal_id: UUID) -> tuple[list[UUID], str]:
+    """The registrations a deal came from, and its conflict key."""
+    rows = store.stream(deal_id)
+    first = next(rows, None)
+    if first is None:
+        raise NotFound(f"no deal {deal_id}", deal_id=str(deal_id))
+    opened = store.decode(first)
+    if not isinstance(opened, Deal.Opened):
+        raise NotFound(f"{deal_id} is not a deal", deal_id=str(deal_id))
+    registrations = [opened.registration_id] if opened.registration_id else []
+    from domain.normalise import conflict_key
+
+    return registrations, conflict_key(opened.customer.domain, opened.product_line)
+
+
+def _protection_rows(
+    store: AuditStore, key: str, deal_id: UUID, registrations: list[UUID]
+) -> Iterator[tuple[StoredRow, Any]]:
+    """The key's protection events that concern this deal or its registrations."""
+    holder: UUID | None = None
+    for row in store.stream(protection_id(key)):
+        event = store.decode(row)
+        concerns = False
+        if isinstance(event, ChannelProtection.Granted):
+            holder = event.registration_id
+        if hasattr(event, "registration_id"):
+            concerns = event.registration_id in registrations
+        elif hasattr(event, "deal_id"):
+            concerns = event.deal_id == deal_id
+        elif isinstance(event, ChannelProtection.Extended):
+            concerns = holder in registrations
+        if isinstance(event, ChannelProtection.Released):
+            holder = None
+        if concerns:
+            yield row, event
+
+
+def deal_history(
+    store: AuditStore, deal_id: UUID, *, after_position: int = 0, limit: int | None = None
+) -> Iterator[HistoryEntry]:
+    """Every event that shaped the deal, in ledger order: its own stream, the
+    registration(s) it came from and their channel-protection events."""
+    registrations, key = deal_sources(store, deal_id)
+    # Streams are read one at a time, then merged by position; each is streamed.
+    import heapq
+
+    def decoded(stream: UUID) -> Iterator[tuple[int, StoredRow, Any]]:
+        for row in store.stream(stream):
+            yield row.position, row, store.decode(row)
+
+    def protection() -> Iterator[tuple[int, StoredRow, Any]]:
+        for row, event in _protection_rows(store, key, deal_id, registrations):
+            yield row.position, row, event
+
+    sources = [decoded(deal_id), *(decoded(r) for r in registrations), protection()]
+    count = 0
+    for position, row, event in heapq.merge(*sources, key=lambda item: item[0]):
+        if position <= after_position:
+            continue
+        if limit is not None and count >= limit:
+            return
+        count += 1
+        yield _entry(store, row, event)
+
+
+@dataclass(frozen=True)
+class AsOf:
+    deal: dict[str, Any]
+    deal_version: int
+    registration: dict[str, Any] | None
+    registration_version: int | None
+
+
+def _replay(
+    store: AuditStore, aggregate_id: UUID, as_of: datetime | None, version: int | None
+) -> tuple[Any, int]:
+    aggregate: Any = None
+    for row in store.stream(aggregate_id):
+        if version is not None and row.version > version:
+            break
+        event = store.decode(row)
+        if as_of is not None and event.timestamp > as_of:
+            break
+        aggregate = event.mutate(aggregate)
+    return aggregate, (aggregate.version if aggregate is not None else 0)
+
+
+def readable_state(aggregate: Any) -> dict[str, Any]:
+    state = {
+        "id": str(aggregate.id),
+        "version": aggregate.version,
+        "created_on": aggregate.created_on.isoformat(),
+        "modified_on": aggregate.modified_on.isoformat(),
+    }
+    state.update({k: plain(v) for k, v in vars(aggregate).items() if not k.startswith("_")})
+    return state
+
+
+def deal_as_of(
+    store: AuditStore,
+    deal_id: UUID,
+    *,
+    as_of: datetime | None = None,
+    version: int | None = None,
+) -> AsOf:
+    """The deal (and its registration) exactly as they were, by time or deal version."""
+    if as_of is not None and as_of.utcoffset() is None:
+        raise InvalidInput("as-of times must carry a UTC offset", field="as_of")
+    deal, deal_version = _replay(store, deal_id, as_of, version)
+    if deal is None:
+        raise NotFound(f"deal {deal_id} did not exist yet", deal_id=str(deal_id))
+    moment = as_of if as_of is not None else deal.modified_on
+    registration = None
+    registration_version = None
+    if deal.registration_id is not None:
+        reg, registration_version = _replay(store, deal.registration_id, moment, None)
+        registration = readable_state(reg) if reg is not None else None
+    return AsOf(readable_state(deal), deal_version, registration, registration_version)

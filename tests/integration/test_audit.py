@@ -1,0 +1,328 @@
+"""Auditors on the real PostgreSQL: history, state as of, tamper evidence, export."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import psycopg
+import pytest
+
+from commands.ledger import DealLedger
+from commands.models import (
+    ActorIn,
+    AddDealNote,
+    AttachPartner,
+    ConvertRegistration,
+    CustomerIn,
+    MarkDealWon,
+    MoneyIn,
+    MoveDealStage,
+    OnboardPartner,
+    SetAttribution,
+    SubmitRegistration,
+)
+from domain.clock import ManualClock
+from domain.deal import Deal
+from domain.values import Actor, Cause, Role
+from infra.audit import api
+from infra.audit.export import export_deal
+from infra.audit.history import readable_state
+from infra.audit.store import PAGE, AuditStore
+from infra.bootstrap import build_ledger
+from infra.settings import Settings
+from tests.integration.flow import drop_schema, isolated_settings, settings_env
+
+MANAGER = ActorIn.of(Actor.user("carol", Role.CHANNEL_MANAGER))
+SALES = ActorIn.of(Actor.user("sam", Role.SALES))
+
+
+@dataclass
+class Story:
+    settings: Settings
+    ledger: DealLedger
+    clock: ManualClock
+    registration_id: UUID
+    deal_id: UUID
+    moments: list[tuple[datetime, dict[str, Any]]]  # live deal state captured at each moment
+
+
+@pytest.fixture
+def story(database_url: str, kafka_bootstrap: str) -> Iterator[Story]:
+    settings = isolated_settings(database_url, kafka_bootstrap)
+    clock = ManualClock(datetime(2026, 2, 2, 9, 0, tzinfo=UTC))
+    ledger = build_ledger(settings, clock=clock)
+    for code in ("northwind", "contoso"):
+        ledger.execute(
+            OnboardPartner(command_id=f"on-{code}", actor=MANAGER, partner_code=code, name=code)
+        )
+    clock.advance(timedelta(hours=1))
+    submitted = ledger.execute(
+        SubmitRegistration(
+            command_id="reg-1",
+            actor=ActorIn.of(Actor.partner("northwind")),
+            partner_code="northwind",
+            customer=CustomerIn(name="Globex", domain="globex.com", country="US"),
+            product_line="cloud",
+            estimated_value=MoneyIn(amount=Decimal("120000.00"), currency="USD"),
+            expected_close=date(2026, 9, 30),
+        )
+    )
+    assert submitted.aggregate_id is not None
+    clock.advance(timedelta(days=1))
+    converted = ledger.execute(
+        ConvertRegistration(
+            command_id="conv-1",
+            actor=SALES,
+            registration_id=submitted.aggregate_id,
+            title="Globex cloud",
+            owner="sam",
+        )
+    )
+    deal_id = converted.aggregate_id
+    assert deal_id is not None
+    moments = []
+    steps: list[Any] = [
+        AttachPartner(
+            command_id="att-1",
+            actor=SALES,
+            deal_id=deal_id,
+            partner_code="contoso",
+            role="influencer",
+        ),
+        SetAttribution(
+            command_id="split-1",
+            actor=SALES,
+            deal_id=deal_id,
+            shares={"northwind": Decimal(60), "contoso": Decimal(40)},
+        ),
+        MoveDealStage(command_id="stage-1", actor=SALES, deal_id=deal_id, stage="proposal"),
+        AddDealNote(command_id="note-1", actor=SALES, deal_id=deal_id, text="pricing agreed"),
+        MarkDealWon(command_id="won-1", actor=SALES, deal_id=deal_id),
+    ]
+    for step in steps:
+        clock.advance(timedelta(days=3))
+        ledger.execute(step)
+        moments.append((clock.now() + timedelta(hours=1), readable_state(ledger.get_deal(deal_id))))
+    yield Story(settings, ledger, clock, submitted.aggregate_id, deal_id, moments)
+    ledger.close()
+    drop_schema(settings)
+
+
+def test_history_runs_from_registration_through_conversion_to_the_closed_deal(story: Story) -> None:
+    entries = list(api.history(story.ledger, story.deal_id))
+    types = [e.event_type for e in entries]
+    assert types[:3] == [
+        "dealledger.registration.submitted.v1",
+        "dealledger.registration.approved.v1",
+        "dealledger.channel_protection.granted.v1",
+    ]
+    assert "dealledger.registration.converted.v1" in types
+    assert types.index("dealledger.registration.converted.v1") < types.index(
+        "dealledger.deal.opened.v1"
+    )
+    assert types[-2:] == ["dealledger.deal.won.v1", "dealledger.channel_protection.released.v1"]
+    positions = [e.position for e in entries]
+    assert positions == sorted(positions)
+    won = entries[-2]
+    assert (won.actor, won.command_id) == ("user:sam(sales)", "won-1")
+    assert won.changes["attributed"] == {
+        "northwind": {"amount": "72000.00", "currency": "USD"},
+        "contoso": {"amount": "48000.00", "currency": "USD"},
+    }
+    # Paging: the same entries, in pages of two.
+    paged: list[Any] = []
+    after = 0
+    while page := list(api.history(story.ledger, story.deal_id, after_position=after, limit=2)):
+        paged.extend(page)
+        after = page[-1].position
+    assert [e.position for e in paged] == positions
+
+
+def test_state_as_of_each_moment_equals_the_live_state_captured_then(story: Story) -> None:
+    for moment, live in story.moments:
+        as_of = api.state_as_of(story.ledger, story.deal_id, as_of=moment)
+        assert as_of.deal == live
+    by_version = api.state_as_of(story.ledger, story.deal_id, version=2)
+    assert by_version.deal == story.moments[0][1]
+    assert by_version.registration is not None
+    assert by_version.registration["status"] == "converted"
+
+
+def test_verify_passes_on_untouched_data(story: Story) -> None:
+    report = api.verify(story.ledger, story.deal_id)
+    assert report.ok, report.problems
+    assert report.events >= 10
+    assert api.verify(story.ledger).ok
+
+
+def _tamper(story: Story, sql: str, *params: Any) -> None:
+    table = f"{story.settings.database_schema}.dealledger_events"
+    with psycopg.connect(story.settings.database_url or "") as conn:
+        conn.execute(sql.format(table=table), params)
+
+
+def _verify_cli(story: Story) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "infra.cli", "verify", str(story.deal_id)],
+        env=settings_env(story.settings),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_a_changed_payload_fails_verify_naming_the_event(story: Story) -> None:
+    _tamper(
+        story,
+        "UPDATE {table} SET state = convert_to(replace(convert_from(state, 'UTF8'), "
+        "'\"60\"', '\"90\"'), 'UTF8') WHERE originator_id = %s AND originator_version = 3",
+        story.deal_id,
+    )
+    report = api.verify(story.ledger, story.deal_id)
+    assert not report.ok
+    first = report.problems[0]
+    assert (first.stream, first.version, first.what) == (
+        story.deal_id,
+        3,
+        "content does not match its hash",
+    )
+    result = _verify_cli(story)
+    assert result.returncode == 1
+    assert f"BROKEN: stream {story.deal_id} version 3" in result.stdout
+
+
+def test_a_deleted_event_fails_verify(story: Story) -> None:
+    _tamper(
+        story,
+        "DELETE FROM {table} WHERE originator_id = %s AND originator_version = 4",
+        story.deal_id,
+    )
+    report = api.verify(story.ledger, story.deal_id)
+    assert not report.ok
+    assert report.problems[0].version == 4
+    assert _verify_cli(story).returncode == 1
+
+
+def test_a_deleted_last_event_is_noticed_by_its_remaining_hash(story: Story) -> None:
+    _tamper(
+        story,
+        "DELETE FROM {table} WHERE originator_id = %s AND originator_version = 6",
+        story.deal_id,
+    )
+    report = api.verify(story.ledger, story.deal_id)
+    assert [(p.version, p.what) for p in report.problems] == [(6, "was removed (its hash remains)")]
+
+
+def test_swapped_events_fail_verify(story: Story) -> None:
+    _tamper(
+        story,
+        "UPDATE {table} t SET state = s.state, topic = s.topic FROM {table} s "
+        "WHERE t.originator_id = %s AND s.originator_id = t.originator_id "
+        "AND t.originator_version IN (2, 3) AND s.originator_version = 5 - t.originator_version",
+        story.deal_id,
+    )
+    report = api.verify(story.ledger, story.deal_id)
+    assert not report.ok
+    assert report.problems[0].version == 2
+
+
+def test_the_exported_bundle_verifies_offline_and_detects_tampering(
+    story: Story, tmp_path: Path
+) -> None:
+    bundle = tmp_path / "deal.zip"
+    manifest = export_deal(AuditStore(story.ledger), story.deal_id, bundle)
+    with zipfile.ZipFile(bundle) as z:
+        assert manifest["event_count"] == len(z.read("events.jsonl").splitlines())
+    checker_dir = tmp_path / "offline"
+    checker_dir.mkdir()
+    with zipfile.ZipFile(bundle) as z:
+        z.extract("bundle_check.py", checker_dir)
+    # -I: isolated, no project on the path and no site-packages: the standard library only.
+    check = [sys.executable, "-I", str(checker_dir / "bundle_check.py")]
+    ok = subprocess.run(
+        [*check, str(bundle)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+
+    tampered = tmp_path / "tampered.zip"
+    with zipfile.ZipFile(bundle) as src, zipfile.ZipFile(tampered, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            if item.filename == "events.jsonl":
+                lines = data.decode().splitlines()
+                lines.pop(3)  # an event quietly dropped
+                data = ("\n".join(lines) + "\n").encode()
+            dst.writestr(item, data)
+    broken = subprocess.run(
+        [*check, str(tampered)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert broken.returncode == 1
+    assert "BROKEN" in broken.stdout
+
+
+def test_replaying_a_ten_thousand_event_deal_is_streamed_page_by_page(story: Story) -> None:
+    deal = story.ledger.get_deal(story.deal_id)
+    from domain.deal import DealStatus
+
+    assert deal.status is DealStatus.WON
+    cause = Cause(Actor.user("sam", Role.SALES), "bulk-notes")
+    for i in range(10_000):
+        deal.add_note(f"note {i}", cause, story.clock.now() + timedelta(seconds=i))
+    story.ledger.save(deal)
+
+    store = AuditStore(story.ledger)
+    largest_page = 0
+    query = store._query
+
+    def counting(sql: str, params: Any) -> list[tuple[Any, ...]]:
+        nonlocal largest_page
+        rows = query(sql, params)
+        largest_page = max(largest_page, len(rows))
+        return rows
+
+    store._query = counting  # type: ignore[method-assign]
+    from infra.audit.history import deal_as_of
+
+    state = deal_as_of(store, story.deal_id)
+    assert state.deal_version == deal.version
+    assert state.deal["notes"][-1] == "note 9999"
+    assert largest_page == PAGE  # never more than one page of rows in hand
+    assert isinstance(story.ledger.get_deal(story.deal_id), Deal)
+
+
+def test_history_stored_before_hash_chaining_is_verified_from_its_first_hashed_event(
+    database_url: str, kafka_bootstrap: str
+) -> None:
+    settings = isolated_settings(database_url, kafka_bootstrap)
+    try:
+        clock = ManualClock(datetime(2026, 2, 2, 9, 0, tzinfo=UTC))
+        env = settings.eventsourcing_env()
+        del env["APPLICATION_RECORDER_TOPIC"]  # the store as it was before this feature
+        legacy = DealLedger(env=env, clock=clock)
+        legacy.execute(
+            OnboardPartner(command_id="on-old", actor=MANAGER, partner_code="old", name="Old")
+        )
+        legacy.close()
+
+        ledger = build_ledger(settings, clock=clock)  # now with hash chaining
+        from commands.models import SuspendPartner
+
+        ledger.execute(
+            SuspendPartner(command_id="sus-old", actor=MANAGER, partner_code="old", reason="audit")
+        )
+        report = api.verify(ledger)
+        assert report.ok, report.problems
+        assert report.unsealed == 2  # the onboarding event and its command record
+        ledger.close()
+    finally:
+        drop_schema(settings)
