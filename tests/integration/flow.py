@@ -76,3 +76,17 @@ def wait_until(what: str, condition: Callable[[], bool], timeout: float = 120.0)
             return
         time.sleep(0.25)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def projector_caught_up(settings: Settings, relay: Any) -> bool:
+    """Nothing left to publish, and nothing published left to project."""
+    from consumers.projector_host import ProjectorHost
+    from infra.logging import get_logger
+
+    if relay.status().lag:
+        return False
+    host = ProjectorHost(settings, get_logger("test"))
+    try:
+        return sum(host.lag().values()) == 0
+    finally:
+        host.close()

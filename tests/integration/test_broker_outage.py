@@ -21,7 +21,13 @@ from infra.logging import get_logger
 from infra.relay import Relay
 from infra.settings import Settings
 from projections.store import ReadStore, dump_tables
-from tests.integration.flow import ROOT, drop_schema, isolated_settings, wait_until
+from tests.integration.flow import (
+    ROOT,
+    drop_schema,
+    isolated_settings,
+    projector_caught_up,
+    wait_until,
+)
 from tests.integration.workload import Workload
 
 LOG = get_logger("test")
@@ -86,16 +92,11 @@ def test_commands_are_stored_while_kafka_is_down_and_read_models_converge_after(
         finally:
             kafka_script("up")
 
-        def converged() -> bool:
-            if status.status().lag:
-                return False
-            probe = ProjectorHost(settings, LOG)
-            try:
-                return sum(probe.lag().values()) == 0
-            finally:
-                probe.close()
-
-        wait_until("relay and projector to catch up after the outage", converged, 240)
+        wait_until(
+            "relay and projector to catch up after the outage",
+            lambda: projector_caught_up(settings, status),
+            240,
+        )
     finally:
         for stop in stops:
             stop.set()

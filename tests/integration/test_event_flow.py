@@ -26,6 +26,7 @@ from projections.store import ReadStore, dump_tables
 from tests.integration.flow import (
     drop_schema,
     isolated_settings,
+    projector_caught_up,
     start_cli,
     wait_until,
 )
@@ -44,17 +45,6 @@ def settings(database_url: str, kafka_bootstrap: str) -> Iterator[Settings]:
 def read_models(settings: Settings) -> dict[str, list[tuple[Any, ...]]]:
     with psycopg.connect(settings.psycopg_conninfo()) as conn:
         return dump_tables(ReadStore(conn, "postgres"))
-
-
-def projector_caught_up(settings: Settings, relay: Relay) -> bool:
-    status = relay.status()
-    if status.lag:
-        return False
-    host = ProjectorHost(settings, LOG)
-    try:
-        return sum(host.lag().values()) == 0
-    finally:
-        host.close()
 
 
 def run_in_thread(target: Any) -> tuple[threading.Thread, threading.Event]:
