@@ -16,13 +16,33 @@ def ledger_policy(settings: Settings) -> LedgerPolicy:
     )
 
 
+# Any constant works; it only has to be the same in every Deal Ledger process.
+_SCHEMA_LOCK = 0x0DEA11ED
+
+
 def build_ledger(settings: Settings, clock: Clock | None = None) -> DealLedger:
-    """The write-side application on PostgreSQL, or on embedded SQLite without a URL."""
+    """The write-side application on PostgreSQL, or on embedded SQLite without a URL.
+
+    On PostgreSQL the library creates its tables on start-up; processes starting
+    together against a fresh database would race on that DDL, so it is serialised
+    with an advisory lock."""
+
+    def construct() -> DealLedger:
+        return DealLedger(
+            env=settings.eventsourcing_env(),
+            clock=clock,
+            policy=ledger_policy(settings),
+            snapshot_interval=settings.snapshot_interval,
+        )
+
     if not settings.uses_postgres:
         settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
-    return DealLedger(
-        env=settings.eventsourcing_env(),
-        clock=clock,
-        policy=ledger_policy(settings),
-        snapshot_interval=settings.snapshot_interval,
-    )
+        return construct()
+    import psycopg
+
+    with psycopg.connect(settings.psycopg_conninfo(), autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (_SCHEMA_LOCK,))
+        try:
+            return construct()
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (_SCHEMA_LOCK,))

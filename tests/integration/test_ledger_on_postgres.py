@@ -233,3 +233,28 @@ def test_unknown_aggregates_are_refused_with_not_found(pg_ledger: LedgerFactory)
 
     with pytest.raises(NotFound, match="no deal"):
         pg_ledger().execute(AddDealNote(command_id="n", actor=SALES, deal_id=uuid4(), text="hi"))
+
+
+def test_ledgers_starting_together_on_a_fresh_schema_all_come_up(
+    database_url: str, pg_schema: str
+) -> None:
+    from infra.bootstrap import build_ledger
+    from infra.settings import Settings
+
+    settings = Settings(database_url=database_url, database_schema=pg_schema)
+    barrier = threading.Barrier(6, timeout=60)
+    errors: list[BaseException] = []
+
+    def start() -> None:
+        barrier.wait()
+        try:
+            build_ledger(settings).close()
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == []
