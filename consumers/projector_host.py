@@ -20,6 +20,7 @@ from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.errors import KafkaError
 
 from consumers.dead_letters import dead_letter_headers, make_dlq_producer
+from infra.ddl import serialised_ddl
 from infra.kafka_admin import ensure_topics
 from infra.positions import ensure_position_tables, store_offset, stored_offsets
 from infra.settings import Settings
@@ -60,7 +61,7 @@ class ProjectorHost:
         self.conn = psycopg.connect(settings.psycopg_conninfo(), autocommit=True)
         ensure_position_tables(self.conn)
         self.store = ReadStore(self.conn, "postgres")
-        with self.conn.transaction():
+        with serialised_ddl(self.conn), self.conn.transaction():
             self.store.create_tables()
         self.applied = 0
         self.skipped = 0

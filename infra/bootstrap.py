@@ -16,10 +16,6 @@ def ledger_policy(settings: Settings) -> LedgerPolicy:
     )
 
 
-# Any constant works; it only has to be the same in every Deal Ledger process.
-_SCHEMA_LOCK = 0x0DEA11ED
-
-
 def build_ledger(settings: Settings, clock: Clock | None = None) -> DealLedger:
     """The write-side application on PostgreSQL, or on embedded SQLite without a URL.
 
@@ -40,9 +36,10 @@ def build_ledger(settings: Settings, clock: Clock | None = None) -> DealLedger:
         return construct()
     import psycopg
 
-    with psycopg.connect(settings.psycopg_conninfo(), autocommit=True) as conn:
-        conn.execute("SELECT pg_advisory_lock(%s)", (_SCHEMA_LOCK,))
-        try:
-            return construct()
-        finally:
-            conn.execute("SELECT pg_advisory_unlock(%s)", (_SCHEMA_LOCK,))
+    from infra.ddl import serialised_ddl
+
+    with (
+        psycopg.connect(settings.psycopg_conninfo(), autocommit=True) as conn,
+        serialised_ddl(conn),
+    ):
+        return construct()

@@ -23,7 +23,9 @@ CREATE TABLE IF NOT EXISTS consumer_offsets (
 
 
 def ensure_position_tables(conn: psycopg.Connection[tuple[object, ...]]) -> None:
-    with conn.transaction():
+    from infra.ddl import serialised_ddl
+
+    with serialised_ddl(conn), conn.transaction():
         conn.execute(RELAY_DDL)
         conn.execute(CONSUMER_DDL)
 
