@@ -32,6 +32,16 @@ def _domain_checked(factory: Any, *args: Any) -> Any:
         raise ValueError(exc.message) from None
 
 
+def _contains_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_contains_nul(k) or _contains_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_contains_nul(v) for v in value)
+    return False
+
+
 class ActorIn(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -103,9 +113,18 @@ class Command(BaseModel):
         super().__init_subclass__(**kwargs)
         cls.type_name = cls.__name__
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul_characters(cls, data: Any) -> Any:
+        """NUL cannot be stored in PostgreSQL text; refuse it here, on every channel."""
+        if _contains_nul(data):
+            raise ValueError("text must not contain NUL (\\x00) characters")
+        return data
+
     def fingerprint_body(self) -> str:
-        """What must match when a command id is re-sent (all but the id itself)."""
-        return self.model_dump_json(exclude={"command_id", "correlation_id"})
+        """What must match when a command id is re-sent: the command type and every
+        field but the id itself."""
+        return self.type_name + ":" + self.model_dump_json(exclude={"command_id", "correlation_id"})
 
 
 # -- partners -----------------------------------------------------------------

@@ -43,7 +43,14 @@ def _require(settings: Settings, *, database: bool = False, kafka: bool = False)
 def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from infra.demo import run_demo
 
-    return run_demo(settings, fresh=not args.keep)
+    code = run_demo(settings, fresh=not args.keep)
+    if code == 0 and args.serve:
+        from infra.api.server import serve
+
+        demo_settings = settings.model_copy(update={"database_url": None, "kafka_bootstrap": None})
+        print(f"\nServing the demo store on http://{args.host}:{args.port} (Ctrl-C stops it)")
+        serve(demo_settings, host=args.host, port=args.port)
+    return code
 
 
 def _cmd_relay(args: argparse.Namespace, settings: Settings) -> int:
@@ -64,6 +71,23 @@ def _cmd_relay(args: argparse.Namespace, settings: Settings) -> int:
         print(f"published up to {status.published}; lag {status.lag}")
         return 0
     relay.run(_stop_on_signals())
+    return 0
+
+
+def _cmd_command_consumer(args: argparse.Namespace, settings: Settings) -> int:
+    from consumers.command_consumer import CommandConsumer
+    from infra.api.auth import open_authenticator
+    from infra.bootstrap import build_ledger
+
+    _require(settings, database=True, kafka=True)
+    consumer = CommandConsumer(
+        settings,
+        build_ledger(settings),
+        open_authenticator(settings),
+        get_logger("command-consumer"),
+        trust_key_ids=args.trust_key_ids,
+    )
+    consumer.run(_stop_on_signals())
     return 0
 
 
@@ -271,6 +295,76 @@ def _cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from infra.api.server import serve
+
+    where = "PostgreSQL" if settings.uses_postgres else f"the embedded store {settings.sqlite_path}"
+    print(f"Deal Ledger API on http://{args.host}:{args.port} ({where}); docs at /docs", flush=True)
+    serve(settings, host=args.host, port=args.port)
+    return 0
+
+
+def _key_actor(args: argparse.Namespace) -> Any:
+    from domain.values import Actor, Role
+
+    if args.partner:
+        return Actor.partner(args.partner)
+    if not args.user or not args.role:
+        raise UsageError("give --partner CODE, or --user NAME with --role ROLE")
+    return Actor.user(args.user, Role(args.role))
+
+
+def _cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
+    from infra.api.auth import open_key_database
+    from infra.api.key_store import KeyStore
+
+    db = open_key_database(settings)
+    store = KeyStore(db)
+    try:
+        if args.keys_command == "create":
+            actor = _key_actor(args)
+            if actor.kind.value == "partner":
+                _warn_unknown_partner(settings, actor.id)
+            key = store.create(actor, args.label)
+            print(key)
+            print(
+                f"API key for {actor} (id {key.split('_')[1]}). It is shown this once; "
+                "only its hash is stored.",
+                file=sys.stderr,
+            )
+        elif args.keys_command == "list":
+            for stored in store.list():
+                state = (
+                    "revoked " + f"{stored.revoked_at:%Y-%m-%d %H:%M}"
+                    if stored.revoked_at
+                    else "active"
+                )
+                print(
+                    f"{stored.key_id}  {stored.actor!s:<36} {state:<24} "
+                    f"{stored.created_at:%Y-%m-%d %H:%M}  {stored.label}"
+                )
+        elif not store.revoke(args.key_id):
+            print(f"dealledger keys revoke: no active key {args.key_id}", file=sys.stderr)
+            return 1
+        else:
+            print(f"revoked {args.key_id}")
+    finally:
+        db.close()
+    return 0
+
+
+def _warn_unknown_partner(settings: Settings, partner_code: str) -> None:
+    from infra.bootstrap import build_ledger
+
+    ledger = build_ledger(settings)
+    try:
+        ledger.get_partner(partner_code)
+    except DomainError:
+        print(f"note: partner {partner_code} is not onboarded (yet)", file=sys.stderr)
+    finally:
+        ledger.close()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dealledger",
@@ -282,6 +376,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--keep", action="store_true", help="add to the existing embedded store instead"
     )
+    demo.add_argument(
+        "--serve", action="store_true", help="then serve the HTTP API on the demo's store"
+    )
+    demo.add_argument("--host", default="127.0.0.1", help="with --serve")
+    demo.add_argument("--port", type=int, default=8000, help="with --serve")
     demo.set_defaults(handler=_cmd_demo)
 
     relay = sub.add_parser("relay", help="publish stored events to Kafka (long-running)")
@@ -293,6 +392,16 @@ def build_parser() -> argparse.ArgumentParser:
     project = sub.add_parser("project", help="run the read-model projectors (long-running)")
     project.add_argument("--status", action="store_true", help="print consumer lag and exit")
     project.set_defaults(handler=_cmd_project)
+
+    command_consumer = sub.add_parser(
+        "command-consumer", help="execute commands from the Kafka command topic (long-running)"
+    )
+    command_consumer.add_argument(
+        "--trust-key-ids",
+        action="store_true",
+        help="accept a bare key_id (only when the broker authenticates the topic's producers)",
+    )
+    command_consumer.set_defaults(handler=_cmd_command_consumer)
 
     rebuild = sub.add_parser("rebuild", help="drop and rebuild read models from the start")
     rebuild.add_argument("projection", nargs="?", choices=PROJECTION_CHOICES)
@@ -335,6 +444,26 @@ def build_parser() -> argparse.ArgumentParser:
     sweep = sub.add_parser("sweep", help="expire lapsed channel protections")
     sweep.add_argument("--every", type=float, help="repeat every N seconds until stopped")
     sweep.set_defaults(handler=_cmd_sweep)
+
+    serve = sub.add_parser("serve", help="run the HTTP API (uvicorn)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.set_defaults(handler=_cmd_serve)
+
+    keys = sub.add_parser("keys", help="create, list or revoke API keys")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    create = keys_sub.add_parser("create", help="create a key; printed once, stored hashed")
+    who = create.add_mutually_exclusive_group(required=True)
+    who.add_argument("--partner", metavar="CODE", help="a key acting as this partner")
+    who.add_argument("--user", metavar="NAME", help="a key acting as this internal user")
+    create.add_argument(
+        "--role", choices=("channel_manager", "sales", "auditor", "admin"), help="with --user"
+    )
+    create.add_argument("--label", default="", help="a note kept with the key")
+    keys_sub.add_parser("list", help="every key: id, principal, state (never secrets)")
+    revoke = keys_sub.add_parser("revoke", help="revoke a key by its id")
+    revoke.add_argument("key_id", metavar="KEY_ID")
+    keys.set_defaults(handler=_cmd_keys)
     return parser
 
 

@@ -897,6 +897,7 @@ def run_demo(settings: Settings, *, fresh: bool = True) -> int:
     print()
     print(f"{events} events stored in {path} (counted by reading the store back)")
     _print_read_models(settings, clock.now())
+    _print_api_example(settings)
     return 0
 
 
@@ -987,3 +988,30 @@ def _print_read_models(settings: Settings, now: datetime) -> None:
         print("\n".join(block))
     print()
     print(f"Review queue: {len(queue)} registration(s) awaiting review")
+
+
+# -- the HTTP API on this store -------------------------------------------------------------
+
+
+def _print_api_example(settings: Settings) -> None:
+    """Keys for carol and a partner, and curl lines that work against `dealledger serve`."""
+    from infra.api.auth import open_key_database
+    from infra.api.key_store import KeyStore
+
+    db = open_key_database(settings)
+    try:
+        keys = KeyStore(db)
+        carol = keys.create(Actor.user("carol", Role.CHANNEL_MANAGER), "demo")
+        northwind = keys.create(Actor.partner("northwind"), "demo")
+    finally:
+        db.close()
+    path = settings.sqlite_path.resolve()
+    default = Settings.model_fields["sqlite_path"].default
+    env = "" if path == Path(default).resolve() else f"DEALLEDGER_SQLITE_PATH={path} "
+    base = "http://127.0.0.1:8000"
+    print()
+    print(f"HTTP API on this store: {env}.venv/bin/dealledger serve   (OpenAPI: {base}/docs)")
+    print("then, as carol (channel manager) and as partner northwind (sees only its own):")
+    print(f"  curl -s -H 'Authorization: Bearer {carol}' '{base}/v1/pipeline?group_by=partner'")
+    print(f"  curl -s -H 'Authorization: Bearer {carol}' '{base}/v1/review-queue'")
+    print(f"  curl -s -H 'X-API-Key: {northwind}' '{base}/v1/registrations'")

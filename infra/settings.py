@@ -56,6 +56,18 @@ class Settings(BaseSettings):
     postgres_pool_size: int = Field(default=10, ge=1)
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: str = "INFO"
+    # -- HTTP API (infra/api) -------------------------------------------------------
+    api_keys: dict[str, str] = Field(
+        default_factory=dict,
+        description="bootstrap API keys (JSON object): full key `dl_<id>_<secret>` -> "
+        "`partner:CODE` or `ROLE:USER` (e.g. `admin:ops`); kept in memory, never stored",
+    )
+    api_read_wait_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        le=60,
+        description="longest a query waits for `?min_position=` before answering 503",
+    )
 
     @field_validator("database_url")
     @classmethod
@@ -105,6 +117,8 @@ class Settings(BaseSettings):
                 "POSTGRES_PASSWORD": unquote(parts.password or ""),
                 "POSTGRES_POOL_SIZE": str(self.postgres_pool_size),
                 "POSTGRES_SCHEMA": self.database_schema,
+                # Fail fast (and answer 503) rather than hang on a silent network.
+                "POSTGRES_CONNECT_TIMEOUT": "10",
                 "APPLICATION_RECORDER_TOPIC": "infra.audit.recorders:HashChainingPostgresRecorder",
             }
         )
@@ -118,6 +132,7 @@ class Settings(BaseSettings):
 
         url = self.database_url.replace("postgresql+psycopg://", "postgresql://", 1)
         params = conninfo_to_dict(url)
+        params.setdefault("connect_timeout", "10")
         if self.database_schema != "public":
             # Positions and read models live beside the events, in the same schema.
             params["options"] = f"-c search_path={self.database_schema}"

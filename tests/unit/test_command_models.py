@@ -291,3 +291,63 @@ def test_the_fingerprint_changes_with_the_body() -> None:
 
 def test_every_command_subclass_is_a_command() -> None:
     assert all(issubclass(cls, Command) for cls in COMMAND_TYPES.values())
+
+
+def test_text_with_nul_characters_is_refused_on_every_channel() -> None:
+    from uuid import uuid4
+
+    from commands.models import AddDealNote
+
+    with pytest.raises(ValidationError, match="NUL"):
+        AddDealNote(
+            command_id="c",
+            actor=ActorIn.of(Actor.user("sam", Role.SALES)),
+            deal_id=uuid4(),
+            text="a\x00b",
+        )
+
+
+def test_a_command_id_reused_for_another_command_type_is_refused() -> None:
+    from datetime import UTC, datetime
+
+    from commands.ledger import DealLedger
+    from commands.models import (
+        ApproveRegistration,
+        CustomerIn,
+        MoneyIn,
+        SubmitRegistration,
+        WithdrawRegistration,
+    )
+    from domain.clock import ManualClock
+    from domain.errors import IdempotencyKeyReused
+
+    ledger = DealLedger(
+        env={"PERSISTENCE_MODULE": "eventsourcing.popo"},
+        clock=ManualClock(datetime(2026, 1, 1, tzinfo=UTC)),
+    )
+    manager = ActorIn.of(Actor.user("carol", Role.CHANNEL_MANAGER))
+    ledger.execute(OnboardPartner(command_id="on", actor=manager, partner_code="p1", name="P1"))
+    submitted = ledger.execute(
+        SubmitRegistration(
+            command_id="sub",
+            actor=ActorIn.of(Actor.partner("p1")),
+            partner_code="p1",
+            customer=CustomerIn(name="Acme", domain="acme.com", country="DE"),
+            product_line="cloud",
+            estimated_value=MoneyIn(amount=Decimal("9999999"), currency="EUR"),  # review
+            expected_close=date(2027, 1, 1),
+        )
+    )
+    assert submitted.aggregate_id is not None
+    # Same id, same fields, different command: must not replay the approval.
+    ledger.execute(
+        ApproveRegistration(
+            command_id="same", actor=manager, registration_id=submitted.aggregate_id
+        )
+    )
+    with pytest.raises(IdempotencyKeyReused):
+        ledger.execute(
+            WithdrawRegistration(
+                command_id="same", actor=manager, registration_id=submitted.aggregate_id
+            )
+        )

@@ -1,0 +1,279 @@
+"""`dealledger command-consumer`: commands from the Kafka topic dealledger.commands.v1.
+
+Envelope (JSON value):
+    {"type": "SubmitRegistration", "command_id": "<client idempotency key>",
+     "api_key": "dl_<id>_<secret>", "correlation_id": "...", "payload": {...}}
+With `trust_key_ids` (a topic whose producers the broker authenticates) a bare
+`"key_id"` may name the principal instead of the full key.
+
+Every outcome goes to dealledger.command-results.v1 keyed by the client's command id:
+accepted with the ledger position it wrote, or rejected with the same problem body
+(code, status, detail) the HTTP API would give. A message that is not a command
+envelope goes to dealledger.commands.dlq with the reason in its headers. The
+ledger's idempotency by command id means a redelivered message never applies twice;
+its result is published again, marked `replayed`.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from kafka import KafkaConsumer, KafkaProducer
+from kafka.errors import KafkaError
+
+from commands.ledger import DealLedger
+from consumers.dead_letters import dead_letter_headers
+from domain.errors import DomainError
+from infra.api.auth import Authenticator, Principal, Unauthenticated
+from infra.api.dispatch import dispatch, route_for
+from infra.api.keys import parse_key
+from infra.api.problems import InvalidRequest, domain_problem, problem_body, validation_errors
+from infra.kafka_admin import ensure_topics
+from infra.settings import Settings
+
+GROUP_ID = "dealledger-command-consumer"
+_ENVELOPE_KEYS = {"type", "command_id", "api_key", "key_id", "correlation_id", "payload"}
+
+
+class MalformedCommand(ValueError):
+    """Not a command envelope: dead-lettered, since no result can be addressed."""
+
+
+@dataclass(frozen=True)
+class Envelope:
+    type: str
+    command_id: str
+    api_key: str | None
+    key_id: str | None
+    correlation_id: str | None
+    payload: dict[str, Any]
+
+
+def parse_envelope(value: bytes | None) -> Envelope:
+    try:
+        raw = json.loads(value or b"")
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MalformedCommand(f"value is not JSON: {exc}") from None
+    if not isinstance(raw, dict):
+        raise MalformedCommand("value is not a JSON object")
+    unknown = set(raw) - _ENVELOPE_KEYS
+    if unknown:
+        raise MalformedCommand(f"unknown envelope fields: {', '.join(sorted(unknown))}")
+    command_id = raw.get("command_id")
+    if not isinstance(command_id, str) or not 0 < len(command_id) <= 100:
+        raise MalformedCommand("command_id must be a string of 1 to 100 characters")
+    kind = raw.get("type")
+    if not isinstance(kind, str):
+        raise MalformedCommand("type must be a string naming a command")
+    payload = raw.get("payload", {})
+    if not isinstance(payload, dict):
+        raise MalformedCommand("payload must be a JSON object")
+    for name in ("api_key", "key_id", "correlation_id"):
+        if raw.get(name) is not None and not isinstance(raw[name], str):
+            raise MalformedCommand(f"{name} must be a string")
+    return Envelope(
+        kind, command_id, raw.get("api_key"), raw.get("key_id"), raw.get("correlation_id"), payload
+    )
+
+
+class CommandConsumer:
+    def __init__(
+        self,
+        settings: Settings,
+        ledger: DealLedger,
+        authenticator: Authenticator,
+        log: Any,
+        *,
+        trust_key_ids: bool = False,
+        group_id: str = GROUP_ID,
+    ) -> None:
+        self.settings = settings
+        self.ledger = ledger
+        self.auth = authenticator
+        self.log = log
+        self.trust_key_ids = trust_key_ids
+        self.group_id = group_id
+        self._consumer: KafkaConsumer | None = None
+        self._producer: KafkaProducer | None = None
+        self.accepted = self.rejected = self.dead_lettered = 0
+
+    # -- deciding ------------------------------------------------------------------
+
+    def _principal(self, envelope: Envelope) -> Principal:
+        if envelope.api_key:
+            parsed = parse_key(envelope.api_key)
+            if parsed is None:
+                raise Unauthenticated(
+                    "the API key is malformed (expected dl_<id>_<secret>)", "malformed"
+                )
+            return self.auth.resolve(parsed.key_id, parsed.secret)
+        if envelope.key_id and self.trust_key_ids:
+            return self.auth.principal_for_key_id(envelope.key_id)
+        raise Unauthenticated(
+            "an api_key is required (a bare key_id only on a trusted command topic)", "missing"
+        )
+
+    def decide(self, envelope: Envelope) -> dict[str, Any]:
+        """The result message for one well-formed envelope."""
+        instance = f"/commands/{envelope.command_id}"
+
+        def rejected(
+            code: str, detail: str, status: int | None = None, **extra: Any
+        ) -> dict[str, Any]:
+            self.rejected += 1
+            return {
+                "command_id": envelope.command_id,
+                "type": envelope.type,
+                "status": "rejected",
+                "problem": problem_body(code, detail, instance, status=status, **extra),
+            }
+
+        try:
+            route = route_for(envelope.type)
+            principal = self._principal(envelope)
+            # The same gate as HTTP: role, partner scope (others' resources are 404),
+            # idempotency key scoped to the principal, actor from the key.
+            dispatched = dispatch(
+                self.ledger,
+                route,
+                principal,
+                dict(envelope.payload),
+                idempotency_key=envelope.command_id,
+                correlation_id=envelope.correlation_id,
+                where="payload",
+            )
+        except Unauthenticated as exc:
+            return rejected("unauthenticated", exc.message, 401)
+        except InvalidRequest as exc:
+            return rejected(
+                "invalid_input",
+                f"{envelope.type} is not valid",
+                422,
+                errors=validation_errors(exc.errors),
+            )
+        except DomainError as exc:
+            code, status = domain_problem(exc)
+            return rejected(code, exc.message, status, extensions=exc.details)
+        self.accepted += 1
+        accepted = dispatched.accepted
+        return {
+            "command_id": envelope.command_id,
+            "type": envelope.type,
+            "status": "accepted",
+            "position": accepted.position,
+            "replayed": dispatched.replayed,
+            "aggregate_id": accepted.aggregate_id,
+            "result": accepted.result,
+        }
+
+    # -- Kafka -------------------------------------------------------------------
+
+    def _connect(self) -> tuple[KafkaConsumer, KafkaProducer]:
+        if self._producer is None:
+            self._producer = KafkaProducer(
+                bootstrap_servers=self.settings.bootstrap_servers,
+                acks="all",
+                enable_idempotence=True,
+                max_block_ms=15000,
+            )
+        if self._consumer is None:
+            self._consumer = KafkaConsumer(
+                self.settings.commands_topic,
+                bootstrap_servers=self.settings.bootstrap_servers,
+                group_id=self.group_id,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                max_poll_records=100,
+            )
+        return self._consumer, self._producer
+
+    def poll_once(self, timeout_ms: int = 500) -> int:
+        consumer, producer = self._connect()
+        batches = consumer.poll(timeout_ms=timeout_ms)
+        handled = 0
+        for records in batches.values():
+            for record in records:
+                self._handle(record)
+                handled += 1
+        if handled:
+            # Results and dead letters are acknowledged before the offsets move on,
+            # so a crash re-delivers (and the ledger replays) rather than loses.
+            producer.flush(timeout=30)
+            consumer.commit()
+        return handled
+
+    def _handle(self, record: Any) -> None:
+        _, producer = self._connect()
+        try:
+            envelope = parse_envelope(record.value)
+        except MalformedCommand as exc:
+            self.dead_lettered += 1
+            producer.send(
+                self.settings.commands_dlq_topic,
+                key=record.key,
+                value=record.value,
+                headers=dead_letter_headers(record, str(exc), self.group_id),
+            )
+            self.log.warning(
+                "command dead-lettered",
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+                error=str(exc),
+            )
+            return
+        result = self.decide(envelope)
+        producer.send(
+            self.settings.command_results_topic,
+            key=envelope.command_id.encode(),
+            value=json.dumps(result, sort_keys=True).encode(),
+            headers=[("content-type", b"application/json")],
+        )
+        self.log.info(
+            "command handled",
+            command_id=envelope.command_id,
+            type=envelope.type,
+            status=result["status"],
+            partition=record.partition,
+            offset=record.offset,
+        )
+
+    def run(self, stop: threading.Event) -> None:
+        ensured = False
+        while not stop.is_set():
+            try:
+                if not ensured:
+                    ensure_topics(
+                        self.settings,
+                        self.log,
+                        [
+                            self.settings.commands_topic,
+                            self.settings.command_results_topic,
+                            self.settings.commands_dlq_topic,
+                        ],
+                    )
+                    ensured = True
+                self.poll_once()
+            except KafkaError as exc:
+                self.log.warning("kafka unavailable; reconnecting", error=repr(exc))
+                self.close()
+                stop.wait(1.0)
+        self.close()
+
+    def close(self) -> None:
+        if self._consumer is not None:
+            try:
+                self._consumer.close(autocommit=False)
+            except Exception as exc:  # a consumer of a dead broker may fail to close
+                self.log.debug("closing consumer failed", error=repr(exc))
+            self._consumer = None
+        if self._producer is not None:
+            try:
+                self._producer.flush(timeout=10)
+                self._producer.close(timeout=5)
+            except Exception as exc:
+                self.log.debug("closing producer failed", error=repr(exc))
+            self._producer = None

@@ -1,0 +1,77 @@
+"""Who may see and do what, decided before the ledger is asked.
+
+- Role gates: each route names the roles that may call it; any other role gets 403
+  whatever the resource, so a 403 reveals nothing about what exists.
+- Partner scope: a partner sees only its own registrations, itself, and deals it is
+  attached to. Anything else answers exactly like a resource that does not exist
+  (404 with the same body), so partners cannot probe for others' data.
+
+The ledger enforces the same rules again (domain.permissions); these checks exist
+so that the edge never leaks existence and never writes on a partner's behalf for
+another partner.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from uuid import UUID
+
+from commands.ledger import DealLedger
+from domain.deal import Deal
+from domain.errors import Forbidden, NotFound
+from domain.partner import Partner
+from domain.registration import Registration
+from domain.values import Role
+from infra.api.auth import Principal
+
+PARTNERS = frozenset({Role.PARTNER})
+MANAGERS = frozenset({Role.CHANNEL_MANAGER, Role.ADMIN})
+SELLERS = frozenset({Role.SALES, Role.CHANNEL_MANAGER, Role.ADMIN})
+INTERNAL = frozenset({Role.CHANNEL_MANAGER, Role.SALES, Role.AUDITOR, Role.ADMIN})
+EVERYONE = INTERNAL | PARTNERS
+
+
+def require_role(principal: Principal, roles: Iterable[Role], doing: str) -> None:
+    allowed = frozenset(roles)
+    if principal.role not in allowed:
+        raise Forbidden(
+            f"{principal.actor} may not {doing}; it needs one of: "
+            + ", ".join(sorted(r.value for r in allowed)),
+            role=principal.role.value,
+        )
+
+
+def unknown(kind: str, identifier: object) -> NotFound:
+    """The one answer for 'does not exist' and 'not yours to see'."""
+    return NotFound(f"no {kind} {identifier}", **{f"{kind}_id": str(identifier)})
+
+
+def registration_for(
+    ledger: DealLedger, principal: Principal, registration_id: UUID
+) -> Registration:
+    try:
+        registration = ledger.get_registration(registration_id)
+    except NotFound:
+        raise unknown("registration", registration_id) from None
+    if principal.is_partner and registration.partner_code != principal.partner_code:
+        raise unknown("registration", registration_id)
+    return registration
+
+
+def deal_for(ledger: DealLedger, principal: Principal, deal_id: UUID) -> Deal:
+    try:
+        deal = ledger.get_deal(deal_id)
+    except NotFound:
+        raise unknown("deal", deal_id) from None
+    if principal.is_partner and principal.partner_code not in deal.partners:
+        raise unknown("deal", deal_id)
+    return deal
+
+
+def partner_for(ledger: DealLedger, principal: Principal, partner_code: str) -> Partner:
+    if principal.is_partner and partner_code != principal.partner_code:
+        raise unknown("partner", partner_code)
+    try:
+        return ledger.get_partner(partner_code)
+    except NotFound:
+        raise unknown("partner", partner_code) from None

@@ -1,0 +1,145 @@
+"""The Kafka command topic: commands and their results round-trip through the broker."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from datetime import date
+from typing import Any
+
+import pytest
+from kafka import KafkaConsumer, KafkaProducer
+
+from consumers.command_consumer import CommandConsumer
+from domain.values import Actor, Role
+from infra.api.auth import open_authenticator
+from infra.bootstrap import build_ledger
+from infra.kafka_admin import ensure_topics
+from infra.logging import get_logger
+from infra.settings import Settings
+from tests.integration.flow import drop_schema, isolated_settings
+
+LOG = get_logger("test")
+
+
+@pytest.fixture
+def settings(database_url: str, kafka_bootstrap: str) -> Iterator[Settings]:
+    settings = isolated_settings(database_url, kafka_bootstrap, topic_partitions=1)
+    yield settings
+    drop_schema(settings)
+
+
+def _read_all(settings: Settings, topic: str, expected: int) -> list[Any]:
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=settings.bootstrap_servers,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=10000,
+    )
+    messages: list[Any] = []
+    deadline = time.monotonic() + 30
+    while len(messages) < expected and time.monotonic() < deadline:
+        for message in consumer:
+            messages.append(message)
+            if len(messages) >= expected:
+                break
+    consumer.close()
+    return messages
+
+
+def test_commands_round_trip_and_a_malformed_one_lands_in_the_dlq(settings: Settings) -> None:
+    ledger = build_ledger(settings)
+    auth = open_authenticator(settings)
+    manager_key = auth.keys.create(Actor.user("carol", Role.CHANNEL_MANAGER))
+    partner_key = auth.keys.create(Actor.partner("northwind"))
+    ensure_topics(settings, LOG)
+
+    submission: dict[str, Any] = {
+        "type": "SubmitRegistration",
+        "command_id": "portal-17",
+        "api_key": partner_key,
+        "correlation_id": "portal-session-4",
+        "payload": {
+            "partner_code": "northwind",
+            "customer": {"name": "Globex", "domain": "www.globex.com", "country": "US"},
+            "product_line": "cloud",
+            "estimated_value": {"amount": "125000.00", "currency": "USD"},
+            "expected_close": str(date(2030, 1, 1)),
+        },
+    }
+    envelopes: list[bytes] = [
+        json.dumps(
+            {
+                "type": "OnboardPartner",
+                "command_id": "crm-1",
+                "api_key": manager_key,
+                "payload": {"partner_code": "northwind", "name": "Northwind", "tier": "gold"},
+            }
+        ).encode(),
+        json.dumps(submission).encode(),
+        json.dumps(submission).encode(),  # redelivered / re-sent: applied once
+        b"\x00 not a command",
+        json.dumps({**submission, "command_id": "portal-18", "api_key": "dl_nope_nope"}).encode(),
+        json.dumps(
+            {
+                **submission,
+                "command_id": "portal-19",
+                "payload": {**submission["payload"], "product_line": ""},
+            }
+        ).encode(),
+        json.dumps(
+            {
+                "type": "OnboardPartner",
+                "command_id": "portal-20",
+                "api_key": partner_key,
+                "payload": {"partner_code": "evil", "name": "Evil"},
+            }
+        ).encode(),
+    ]
+    producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+    for value in envelopes:
+        producer.send(settings.commands_topic, value=value).get(30)
+    producer.close()
+
+    consumer = CommandConsumer(settings, ledger, auth, LOG)
+    handled = 0
+    deadline = time.monotonic() + 60
+    while handled < len(envelopes) and time.monotonic() < deadline:
+        handled += consumer.poll_once()
+    consumer.close()
+    assert handled == len(envelopes)
+
+    results = {
+        m.key.decode(): json.loads(m.value)
+        for m in _read_all(settings, settings.command_results_topic, 6)
+    }
+    by_id: dict[str, list[dict[str, Any]]] = {}
+    for message in _read_all(settings, settings.command_results_topic, len(envelopes) - 1):
+        by_id.setdefault(message.key.decode(), []).append(json.loads(message.value))
+    assert set(results) == {"crm-1", "portal-17", "portal-18", "portal-19", "portal-20"}
+    first, again = by_id["portal-17"]
+    assert first["status"] == again["status"] == "accepted"
+    assert (first["replayed"], again["replayed"]) == (False, True)
+    assert first["aggregate_id"] == again["aggregate_id"]
+    assert first["result"]["status"] == "approved"
+    assert first["position"] >= 1
+    assert results["portal-18"]["problem"]["code"] == "unauthenticated"
+    assert results["portal-18"]["problem"]["status"] == 401
+    assert results["portal-19"]["problem"]["status"] == 422
+    assert results["portal-20"]["problem"]["code"] == "forbidden"
+
+    registration = ledger.get_registration(
+        first["aggregate_id"] and __import__("uuid").UUID(first["aggregate_id"])
+    )
+    assert registration.submitted_by == Actor.partner("northwind")
+    submitted = [
+        n
+        for n in ledger.recorder.select_notifications(start=1, limit=1000)
+        if n.topic.endswith("Registration.Submitted")
+    ]
+    assert len(submitted) == 1
+
+    dead = _read_all(settings, settings.commands_dlq_topic, 1)
+    assert [m.value for m in dead] == [b"\x00 not a command"]
+    assert b"not JSON" in dict(dead[0].headers)["dlq_error"]
