@@ -74,8 +74,9 @@ format: install
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-bench: install
-	@echo "make bench: benchmarks are not built yet (issue 7); nothing measured."
+# QUICK=1 for a ~1 minute run; BENCH_ARGS for more flags (python -m tests.benchmarks --help).
+bench: services-up
+	$(PY) -m tests.benchmarks $(if $(filter-out 0 no false,$(QUICK)),--quick) $(BENCH_ARGS)
 
 clean:
 	rm -rf .run .dealledger .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -92,15 +92,24 @@ class HashChainingPostgresRecorder(PostgresApplicationRecorder):
                             "WHERE originator_id = %s AND originator_version = %s"
                         ).format(t=table),
                         (stream, first - 1),
+                        # Unprepared: if a racing writer's conflict aborts this pipelined
+                        # transaction, psycopg would otherwise remember a prepared
+                        # statement the server never created, and the pooled connection
+                        # would fail every later append.
+                        prepare=False,
                     )
                     row = hashes.fetchone()
                     previous[stream] = row["hash"] if row else None
-            hashes.executemany(
+            rows = chained(stored_events, previous)
+            # One statement, never prepared (see above); its shape varies with the batch.
+            values = SQL(", ").join([SQL("(%s, %s, %s, %s)")] * len(rows))
+            hashes.execute(
                 SQL(
                     "INSERT INTO {t} (originator_id, originator_version, prev_hash, hash) "
-                    "VALUES (%s, %s, %s, %s)"
-                ).format(t=table),
-                chained(stored_events, previous),
+                    "VALUES {values}"
+                ).format(t=table, values=values),
+                [value for row in rows for value in row],
+                prepare=False,
             )
 
 

@@ -7,7 +7,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 PG_PORT="${DEALLEDGER_PG_PORT:-5432}"
 PG_USER=dealledger
 PG_PASSWORD=dealledger
-PG_DATABASES=(dealledger dealledger_test)
+PG_DATABASES=(dealledger dealledger_test dealledger_bench)
 PG_LOG="$LOG_DIR/postgres.log"
 
 pg_version() { ls /usr/lib/postgresql 2>/dev/null | sort -V | tail -1; }
