@@ -916,7 +916,7 @@ def _print_read_models(settings: Settings, now: datetime) -> None:
     ledger = build_ledger(settings)
     conn, store = open_read_store(path)
     try:
-        fed = feed(ledger, conn, store)
+        fed = feed(ledger, store)
         rows = pipeline_rows(store, now=now)
         pipeline = [
             [

@@ -32,6 +32,10 @@ Mode = Literal["embedded", "inline", "kafka"]
 LEDGER = "ledger"
 
 
+# The API's own feed position on PostgreSQL, apart from any embedded one.
+API_FEED_NAME = "api-inline"
+
+
 class ReadModelBehind(Exception):
     """The wanted position was not reached within the wait (503, Retry-After)."""
 
@@ -69,17 +73,14 @@ class ReadModels:
         with self._ready_lock:
             if self._ready:
                 return
+            from consumers.embedded_feed import ensure_feed_tables
+
             if isinstance(self.db, PostgresDatabase):
-                from infra.api.inline_feed import ensure_feed_table
-
                 with self.db.connection() as conn:
-                    ensure_feed_table(conn)
-            else:
-                from consumers.embedded_feed import FEED_DDL
-
-                with self.db.transaction() as store:
-                    store.create_tables()
-                    store.execute(FEED_DDL)
+                    ensure_feed_tables(ReadStore(conn, "postgres"))
+            elif isinstance(self.db, SqliteDatabase):
+                with self.db.lock:
+                    ensure_feed_tables(self.db.store)
             self._ready = True
 
     def catch_up(self) -> None:
@@ -88,17 +89,15 @@ class ReadModels:
         if self.mode == "kafka":
             return
         ledger = self._ledger()
+        from consumers.embedded_feed import feed
+
         with self._feed_lock:
             if isinstance(self.db, SqliteDatabase):
-                from consumers.embedded_feed import feed
-
                 with self.db.lock:
-                    feed(ledger, self.db.connection, self.db.store)
+                    feed(ledger, self.db.store)
             elif isinstance(self.db, PostgresDatabase):
-                from infra.api.inline_feed import feed_postgres
-
                 with self.db.connection() as conn:
-                    feed_postgres(ledger, conn)
+                    feed(ledger, ReadStore(conn, "postgres"), name=API_FEED_NAME)
 
     # -- reading ------------------------------------------------------------------
 
