@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import random
-import time
 from collections.abc import Mapping
 from typing import Any, TypeVar, cast
 from uuid import UUID
@@ -18,7 +16,7 @@ from commands.outcome import Outcome
 from commands.records import CommandRecord
 from commands.sweeper import ProtectionSchedule
 from commands.transcodings import register_ledger_transcodings
-from commands.unit_of_work import LedgerPolicy, UnitOfWork
+from commands.unit_of_work import MAX_ATTEMPTS, LedgerPolicy, UnitOfWork, back_off
 from domain.clock import Clock, SystemClock
 from domain.deal import Deal
 from domain.errors import ConcurrentModification, IdempotencyKeyReused, NotFound
@@ -28,7 +26,6 @@ from domain.protection import ChannelProtection, CustomerIndex
 from domain.registration import Registration
 from domain.values import Cause
 
-MAX_ATTEMPTS = 12
 T = TypeVar("T")
 
 
@@ -91,7 +88,7 @@ class DealLedger(Application[UUID]):
             except IntegrityError:
                 # Someone else changed one of these aggregates (or handled this very
                 # command id) since we loaded them: back off and decide again.
-                time.sleep(random.uniform(0, 0.002 * (2**attempt)))
+                back_off(attempt)
                 continue
             position = max((r.notification.id for r in recordings), default=None)
             return Outcome(command.command_id, command.type_name, aggregate_id, result, position)

@@ -9,9 +9,7 @@ submission (which releases lapsed protection itself) is simply skipped.
 
 from __future__ import annotations
 
-import random
 import threading
-import time
 from datetime import datetime
 from typing import TYPE_CHECKING
 from uuid import UUID
@@ -20,7 +18,7 @@ from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import get_topic
 
 from commands.handlers.protection import release_if_lapsed
-from commands.unit_of_work import UnitOfWork
+from commands.unit_of_work import MAX_ATTEMPTS, UnitOfWork, back_off
 from domain.permissions import MANAGERS, actor_must_have_role
 from domain.protection import ChannelProtection
 from domain.values import Cause
@@ -82,7 +80,7 @@ class ProtectionSchedule:
         return expired
 
     def _expire_one(self, protection_id: UUID, cause: Cause) -> UUID | None:
-        for attempt in range(12):
+        for attempt in range(MAX_ATTEMPTS):
             uow = UnitOfWork(self._ledger, cause, self._ledger.clock.now())
             protection = uow.find(ChannelProtection, protection_id)
             if protection is None or protection.holder is None:
@@ -93,7 +91,7 @@ class ProtectionSchedule:
             try:
                 self._ledger.save(*uow.aggregates)
             except IntegrityError:
-                time.sleep(random.uniform(0, 0.002 * (2**attempt)))
+                back_off(attempt)
                 continue
             return holder
         return None
