@@ -37,7 +37,9 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	@# setuptools says "Editable installation ... be careful with folders" on every
+	@# editable install: information only, so it is silenced and nothing else is.
+	PYTHONWARNINGS="ignore:Editable installation" $(PY) -m pip install -q -e '.[test]'
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 

@@ -102,6 +102,34 @@ def rebuild_from_kafka(
         conn.close()
 
 
+def _replay_store(
+    store: ReadStore,
+    ledger: DealLedger,
+    projections: Sequence[str],
+    progress: Progress | None,
+) -> int:
+    """Drops the projections and applies the whole notification log, inside the
+    caller's transaction."""
+    total = ledger.recorder.max_notification_id() or 0
+    done = 0
+    _reset(store, projections)
+    position = 0
+    while True:
+        page = ledger.recorder.select_notifications(
+            start=position, limit=1000, inclusive_of_start=False
+        )
+        if not page:
+            break
+        for notification in page:
+            message = notification_to_message(ledger.mapper, notification)
+            apply_message(store, message, projections)
+        done += len(page)
+        position = page[-1].id
+        if progress:
+            progress(done, total)
+    return done
+
+
 def rebuild_from_store(
     settings: Settings,
     ledger: DealLedger,
@@ -114,24 +142,42 @@ def rebuild_from_store(
     conn = psycopg.connect(settings.psycopg_conninfo(), autocommit=True)
     try:
         store = ReadStore(conn, "postgres")
-        total = ledger.recorder.max_notification_id() or 0
-        done = 0
         with conn.transaction():
-            _reset(store, projections)
-            position = 0
-            while True:
-                page = ledger.recorder.select_notifications(
-                    start=position, limit=1000, inclusive_of_start=False
-                )
-                if not page:
-                    break
-                for notification in page:
-                    message = notification_to_message(ledger.mapper, notification)
-                    apply_message(store, message, projections)
-                done += len(page)
-                position = page[-1].id
-                if progress:
-                    progress(done, total)
+            done = _replay_store(store, ledger, projections, progress)
+        log.info("rebuilt from event store", projections=list(projections), events=done)
+        return done
+    finally:
+        conn.close()
+
+
+def rebuild_embedded_from_store(
+    settings: Settings,
+    ledger: DealLedger,
+    projections: Sequence[str],
+    log: Any,
+    progress: Progress | None = None,
+) -> int:
+    """The embedded store's SQLite read models (`embedded_feed.read_model_path`),
+    rebuilt in one transaction. The in-process feed keeps its position and skips
+    what this applied by (aggregate id, version), as the Kafka projector does."""
+    import sqlite3
+
+    from consumers.embedded_feed import ensure_feed_tables, read_model_path
+
+    path = read_model_path(settings.sqlite_path)
+    # Autocommit mode, so that BEGIN below covers the DROP and CREATE statements too:
+    # sqlite3's implicit transactions would commit each of them on its own.
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        store = ReadStore(conn, "sqlite")
+        ensure_feed_tables(store)
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            done = _replay_store(store, ledger, projections, progress)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
         log.info("rebuilt from event store", projections=list(projections), events=done)
         return done
     finally:

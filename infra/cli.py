@@ -7,6 +7,7 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -40,15 +41,49 @@ def _require(settings: Settings, *, database: bool = False, kafka: bool = False)
         raise UsageError("this command needs Kafka: set DEALLEDGER_KAFKA_BOOTSTRAP")
 
 
-def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    from infra.demo import run_demo
+def _require_store(settings: Settings, *, events: bool = True) -> None:
+    """Commands that only read the embedded store must not create one where none is
+    (`events`: nor add the event tables to a file that has none)."""
+    if settings.uses_postgres:
+        return
+    import sqlite3
 
-    code = run_demo(settings, fresh=not args.keep)
+    path = settings.sqlite_path
+    hint = "set DEALLEDGER_SQLITE_PATH to your store (`dealledger serve` creates one)"
+    if not path.is_file():
+        raise UsageError(f"no event store at {path}: {hint}")
+    if not events:
+        return
+    try:
+        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as conn:
+            found = conn.execute(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?",
+                ("stored_events",),
+            ).fetchone()[0]
+    except sqlite3.DatabaseError:
+        found = 0
+    if not found:
+        raise UsageError(f"{path} is not a Deal Ledger event store: {hint}")
+
+
+def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from infra.demo import DEMO_STORE, DemoRefused, run_demo
+
+    store = Path(args.store) if args.store else DEMO_STORE
+    try:
+        code = run_demo(settings, store, fresh=not args.keep, force=args.force)
+    except DemoRefused as exc:
+        raise UsageError(str(exc)) from None
     if code == 0 and args.serve:
         from infra.api.server import serve
 
-        demo_settings = settings.model_copy(update={"database_url": None, "kafka_bootstrap": None})
-        print(f"\nServing the demo store on http://{args.host}:{args.port} (Ctrl-C stops it)")
+        demo_settings = settings.model_copy(
+            update={"database_url": None, "kafka_bootstrap": None, "sqlite_path": store}
+        )
+        print(
+            f"\nServing the demo store {store.resolve()} on http://{args.host}:{args.port} "
+            "(Ctrl-C stops it)"
+        )
         serve(demo_settings, host=args.host, port=args.port)
     return code
 
@@ -119,10 +154,25 @@ def _cmd_rebuild(args: argparse.Namespace, settings: Settings) -> int:
     from consumers import rebuild
     from infra.bootstrap import build_ledger
 
-    _require(settings, database=True)
     log = get_logger("rebuild")
     projections = (args.projection,) if args.projection else PROJECTION_CHOICES
     source = args.source
+    if not settings.uses_postgres:
+        # Embedded: the read models are SQLite files fed from the store beside them.
+        if source == "kafka":
+            _require(settings, database=True)
+        _require_store(settings)
+        source = "store"
+        ledger = build_ledger(settings)
+        try:
+            count = rebuild.rebuild_embedded_from_store(
+                settings, ledger, projections, log, _progress
+            )
+        finally:
+            ledger.close()
+        sys.stderr.write("\n")
+        print(f"rebuilt {', '.join(projections)} from the embedded store: {count} events applied")
+        return 0
     if source == "auto":
         source = "kafka" if settings.bootstrap_servers and _kafka_reachable(settings) else "store"
     if source == "kafka":
@@ -188,6 +238,16 @@ def _parse_uuid(text: str) -> Any:
         raise argparse.ArgumentTypeError(f"{text!r} is not a deal id (a UUID)") from None
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 1 or more")
+    return value
+
+
 def _parse_time(text: str) -> Any:
     from datetime import datetime
 
@@ -201,64 +261,24 @@ def _parse_time(text: str) -> Any:
 
 
 def _cmd_history(args: argparse.Namespace, settings: Settings) -> int:
-    import csv
-    import json
-
     from infra.audit import api
+    from infra.audit.render import print_history, print_state
     from infra.bootstrap import build_ledger
 
+    _require_store(settings)
     ledger = build_ledger(settings)
-    if args.as_of is not None or args.version is not None:
-        state = api.state_as_of(ledger, args.deal_id, as_of=args.as_of, version=args.version)
-        print(
-            json.dumps(
-                {
-                    "deal_version": state.deal_version,
-                    "deal": state.deal,
-                    "registration_version": state.registration_version,
-                    "registration": state.registration,
-                },
-                indent=2,
-                sort_keys=True,
-            )
-        )
-        return 0
-    entries = api.history(ledger, args.deal_id, after_position=args.after, limit=args.limit)
     fmt = args.format or ("table" if sys.stdout.isatty() else "jsonl")
-    if fmt == "jsonl":
-        for entry in entries:
-            print(json.dumps(entry.to_json(), sort_keys=True))
-    elif fmt == "csv":
-        writer = csv.writer(sys.stdout)
-        writer.writerow(
-            [
-                "position",
-                "aggregate_type",
-                "aggregate_id",
-                "version",
-                "occurred_at",
-                "event_type",
-                "actor",
-                "command_id",
-                "correlation_id",
-                "changes",
-            ]
-        )
-        for entry in entries:
-            row = entry.to_json()
-            writer.writerow(
-                [*(row[k] for k in list(row)[:-1]), json.dumps(row["changes"], sort_keys=True)]
+    try:
+        if args.as_of is not None or args.version is not None:
+            state = api.state_as_of(ledger, args.deal_id, as_of=args.as_of, version=args.version)
+            print_state(state, fmt)
+        else:
+            print_history(
+                api.history(ledger, args.deal_id, after_position=args.after, limit=args.limit),
+                fmt,
             )
-    else:
-        for entry in entries:
-            changes = ", ".join(f"{k}={json.dumps(v)}" for k, v in entry.changes.items())
-            print(
-                f"{entry.position:>8}  {entry.occurred_at:%Y-%m-%d %H:%M:%S}  "
-                f"{entry.aggregate_type}/{str(entry.aggregate_id)[:8]} v{entry.version:<4} "
-                f"{entry.event_type:<44} {entry.actor:<28} {entry.command_id}"
-            )
-            if changes:
-                print(f"{'':>10}{changes}")
+    finally:
+        ledger.close()
     return 0
 
 
@@ -268,6 +288,7 @@ def _cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.deal_id is None and not args.all:
         raise UsageError("name a DEAL_ID or pass --all")
+    _require_store(settings)
     report = api.verify(build_ledger(settings), None if args.all else args.deal_id)
     if report.problems:
         print(f"BROKEN: {report.problems[0]}")
@@ -275,6 +296,11 @@ def _cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
             print(f"        {problem}")
         return 1
     unsealed = f"; {report.unsealed} events predate hash chaining" if report.unsealed else ""
+    if report.unpositioned:
+        unsealed += (
+            f"; {report.unpositioned} events were hashed before ledger positions were "
+            "(their positions are checked for order only)"
+        )
     print(f"OK: {report.events} events in {report.streams} streams chain intact{unsealed}")
     for stream, (version, digest) in sorted(report.heads.items(), key=lambda kv: str(kv[0])):
         if args.deal_id is not None:
@@ -283,14 +309,19 @@ def _cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    import shlex
+
     from infra.audit.export import export_deal
     from infra.audit.store import AuditStore
     from infra.bootstrap import build_ledger
 
+    _require_store(settings)
     manifest = export_deal(AuditStore(build_ledger(settings)), args.deal_id, Path(args.out))
+    # The bundle runs its own checker (its __main__.py); see docs/auditing.md for
+    # checking it with a copy you trust instead.
     print(
         f"wrote {args.out}: {manifest['event_count']} events in "
-        f"{len(manifest['streams'])} streams (check: python3 bundle_check.py {args.out})"
+        f"{len(manifest['streams'])} streams (check: python3 {shlex.quote(args.out)})"
     )
     return 0
 
@@ -318,6 +349,8 @@ def _cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
     from infra.api.auth import open_key_database
     from infra.api.key_store import KeyStore
 
+    if args.keys_command != "create":
+        _require_store(settings, events=False)
     db = open_key_database(settings)
     store = KeyStore(db)
     try:
@@ -372,9 +405,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    demo = sub.add_parser("demo", help="run the scripted scenario on the embedded store")
+    demo = sub.add_parser("demo", help="run the scripted scenario on a demo store of its own")
     demo.add_argument(
-        "--keep", action="store_true", help="add to the existing embedded store instead"
+        "--store",
+        metavar="PATH",
+        help="the demo's SQLite store (default .dealledger/demo.sqlite; never "
+        "DEALLEDGER_SQLITE_PATH)",
+    )
+    demo.add_argument("--keep", action="store_true", help="add another run to the demo store")
+    demo.add_argument(
+        "--force",
+        action="store_true",
+        help="replace (or with --keep, add to) a store the demo did not create",
     )
     demo.add_argument(
         "--serve", action="store_true", help="then serve the HTTP API on the demo's store"
@@ -426,7 +468,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="default: table on a terminal, JSON Lines otherwise",
     )
     history.add_argument("--as-of", type=_parse_time, help="state at this time (ISO-8601)")
-    history.add_argument("--version", type=int, help="state at this deal version")
+    history.add_argument("--version", type=_positive, help="state at this deal version")
     history.add_argument("--after", type=int, default=0, help="page: after this position")
     history.add_argument("--limit", type=int, help="page: at most this many events")
     history.set_defaults(handler=_cmd_history)

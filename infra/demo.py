@@ -6,6 +6,10 @@ of partners, registrations and deals. Everything printed about state is loaded b
 from the ledger (aggregates and the stored event log), never taken from what the
 script sent.
 
+The demo has a store of its own (``.dealledger/demo.sqlite`` unless told otherwise),
+never the one ``serve`` and ``keys`` use, and it marks the stores it creates: it
+replaces or appends to a marked store only, unless forced.
+
 With ``fresh=False`` (``dealledger demo --keep``) another run is appended to the
 existing store: its clock starts after the last stored event, and partner codes,
 product lines and command ids carry a run suffix, so the same rules play out again.
@@ -60,6 +64,9 @@ from infra.bootstrap import build_ledger
 from infra.settings import Settings
 
 DEMO_START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)  # a Monday morning
+DEMO_STORE = Path(".dealledger") / "demo.sqlite"
+# A table only the demo creates: its mark on the stores it may replace.
+DEMO_MARKER = "dealledger_demo_store"
 _PAGE = 1000
 _WIDTH = 118  # step lines wrap here, continuing under the text
 _INDENT = len("[2026-01-05 09:00] ")
@@ -72,6 +79,10 @@ Cell = str | Sequence[str]
 
 class DemoFailed(Exception):
     """The ledger did not behave the way the scenario expects."""
+
+
+class DemoRefused(Exception):
+    """The demo will not touch this store: it did not create it."""
 
 
 # -- reading the store back ---------------------------------------------------------
@@ -845,6 +856,55 @@ def _remove_store(path: Path) -> None:
             store.with_name(store.name + suffix).unlink(missing_ok=True)
 
 
+def is_demo_store(path: Path) -> bool:
+    """Whether the demo created this SQLite file (read without changing it)."""
+    import sqlite3
+    from contextlib import closing
+
+    try:
+        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as conn:
+            return bool(
+                conn.execute(
+                    "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?",
+                    (DEMO_MARKER,),
+                ).fetchone()[0]
+            )
+    except sqlite3.DatabaseError:
+        return False
+
+
+def _mark_demo_store(path: Path) -> None:
+    import sqlite3
+    from contextlib import closing
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with closing(sqlite3.connect(path)) as conn, conn:
+        conn.execute(f"CREATE TABLE IF NOT EXISTS {DEMO_MARKER} (created_at TEXT NOT NULL)")
+        conn.execute(f"INSERT INTO {DEMO_MARKER} VALUES (?)", (datetime.now(UTC).isoformat(),))
+
+
+def _claim_store(path: Path, *, fresh: bool, force: bool) -> None:
+    """Refuse a store the demo did not create (unless forced); make way for a fresh run."""
+    from consumers.embedded_feed import read_model_path
+
+    if path.exists() and not force and not is_demo_store(path):
+        raise DemoRefused(
+            f"{path} was not created by the demo; it may hold real data. Name another "
+            "path with --store, or pass --force to "
+            + ("add to it anyway." if not fresh else "delete and replace it.")
+        )
+    orphan = read_model_path(path)
+    if not path.exists() and orphan.exists() and not force:
+        raise DemoRefused(
+            f"{orphan} exists without its event store {path}; remove it, name another "
+            "path with --store, or pass --force"
+        )
+    if fresh:
+        _remove_store(path)
+    if not path.exists():
+        _mark_demo_store(path)
+
+
 def _previous_runs(ledger: DealLedger) -> tuple[int, datetime | None]:
     """How many demo runs the store already holds, and when its last event happened."""
     runs = 0
@@ -858,14 +918,19 @@ def _previous_runs(ledger: DealLedger) -> tuple[int, datetime | None]:
     return runs, last
 
 
-def run_demo(settings: Settings, *, fresh: bool = True) -> int:
-    """Run the scripted scenario on the embedded SQLite store; 0 when it went as told."""
+def run_demo(settings: Settings, store: Path, *, fresh: bool = True, force: bool = False) -> int:
+    """Run the scripted scenario on the demo's SQLite store; 0 when it went as told.
+
+    Raises `DemoRefused`, before touching anything, when `store` exists and the demo
+    did not create it, unless `force`."""
     if settings.uses_postgres:
-        print("The demo always runs on the embedded SQLite store; DATABASE_URL is ignored.")
-        settings = settings.model_copy(update={"database_url": None})
-    path = settings.sqlite_path.resolve()
+        print("The demo always runs on an embedded SQLite store; DATABASE_URL is ignored.")
+    path = store.resolve()
+    settings = settings.model_copy(
+        update={"database_url": None, "kafka_bootstrap": None, "sqlite_path": path}
+    )
+    _claim_store(path, fresh=fresh, force=force)
     if fresh:
-        _remove_store(path)
         print(f"Deal Ledger demo on a fresh embedded store: {path}")
     else:
         print(f"Deal Ledger demo, appending to the embedded store: {path}")
@@ -1006,11 +1071,12 @@ def _print_api_example(settings: Settings) -> None:
     finally:
         db.close()
     path = settings.sqlite_path.resolve()
-    default = Settings.model_fields["sqlite_path"].default
-    env = "" if path == Path(default).resolve() else f"DEALLEDGER_SQLITE_PATH={path} "
     base = "http://127.0.0.1:8000"
     print()
-    print(f"HTTP API on this store: {env}.venv/bin/dealledger serve   (OpenAPI: {base}/docs)")
+    print(
+        f"HTTP API on this store: DEALLEDGER_SQLITE_PATH={path} .venv/bin/dealledger serve"
+        f"   (OpenAPI: {base}/docs)"
+    )
     print("then, as carol (channel manager) and as partner northwind (sees only its own):")
     print(f"  curl -s -H 'Authorization: Bearer {carol}' '{base}/v1/pipeline?group_by=partner'")
     print(f"  curl -s -H 'Authorization: Bearer {carol}' '{base}/v1/review-queue'")

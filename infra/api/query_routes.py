@@ -135,10 +135,11 @@ def get_deal(
     response_model=responses.DealHistoryResponse,
     responses=PROBLEMS,
     summary="A deal's history and its state at a point (auditors and other internal roles)",
-    description="Every event that shaped the deal — its stream, its registration and their "
-    "channel-protection events — in ledger order, replayed from stored events. With `as_of` "
-    "(a time with UTC offset) or `version` (of the deal), the state is as it was then and "
-    "the events stop there. Paged by `after` (a position) and `limit`.",
+    description="Every event of the deal's streams — its own, its registration's and the whole "
+    "channel-protection stream of its key, rivals' claims included (the events an export "
+    "bundle holds) — in ledger order, replayed from stored events. With `as_of` (a time with "
+    "UTC offset) or `version` (of the deal), the state is as it was then and the events stop "
+    "there; a version the deal never reached is 404. Paged by `after` (a position) and `limit`.",
 )
 def get_deal_history(
     request: Request,

@@ -7,7 +7,7 @@ from datetime import datetime
 from uuid import UUID
 
 from commands.ledger import DealLedger
-from infra.audit.history import AsOf, HistoryEntry, deal_as_of, deal_history, deal_sources
+from infra.audit.history import AsOf, HistoryEntry, deal_as_of, deal_history, deal_streams
 from infra.audit.store import AuditStore
 from infra.audit.verify import VerifyReport, verify_all, verify_streams
 
@@ -33,7 +33,4 @@ def verify(ledger: DealLedger, deal_id: UUID | None = None) -> VerifyReport:
     store = AuditStore(ledger)
     if deal_id is None:
         return verify_all(store)
-    from domain.ids import protection_id
-
-    registrations, key = deal_sources(store, deal_id)
-    return verify_streams(store, [deal_id, *registrations, protection_id(key)])
+    return verify_streams(store, deal_streams(store, deal_id))

@@ -1,49 +1,33 @@
 """A self-contained audit bundle: a deal's streams, their hashes, a manifest, and the
-stdlib-only checker, in one zip an auditor can verify without the database."""
+stdlib-only checker, in one zip an auditor can verify without the database (and run:
+`python3 BUNDLE.zip`). What it proves and what it does not: docs/auditing.md."""
 
 from __future__ import annotations
 
 import base64
 import json
 import zipfile
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from domain.ids import protection_id
 from infra.audit import bundle_check
-from infra.audit.history import deal_sources
+from infra.audit.history import deal_streams
 from infra.audit.store import AuditStore
-from infra.event_json import event_type_of, plain
-
-README = """Deal Ledger audit bundle
-
-events.jsonl   every stored event of the streams below, one JSON object a line,
-               with its exact stored content (state_b64) and chain hashes
-manifest.json  counts, first/last ledger positions, each stream's chain head
-bundle_check.py  the verifier (Python 3.11+, standard library only):
-
-    python3 bundle_check.py this-bundle.zip
-
-Compare the manifest's chain heads with those the ledger reports
-(`dealledger verify DEAL_ID`) to anchor the bundle to the live store.
-"""
 
 
 def export_deal(store: AuditStore, deal_id: UUID, out: Path) -> dict[str, Any]:
-    registrations, key = deal_sources(store, deal_id)
-    streams = [deal_id, *registrations, protection_id(key)]
+    streams: list[UUID] = []  # those with events, in the order they are written
     heads: dict[str, dict[str, Any]] = {}
     count = 0
     first = last = None
     out.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as bundle:
         with bundle.open("events.jsonl", "w") as events:
-            for stream in streams:
+            for stream in deal_streams(store, deal_id):
                 for row in store.stream(stream):
-                    event = store.decode(row)
-                    aggregate_type, event_type = event_type_of(event)
+                    if not streams or streams[-1] != stream:
+                        streams.append(stream)
                     line = {
                         "position": row.position,
                         "originator_id": str(row.originator_id),
@@ -52,11 +36,10 @@ def export_deal(store: AuditStore, deal_id: UUID, out: Path) -> dict[str, Any]:
                         "state_b64": base64.b64encode(row.state).decode("ascii"),
                         "prev_hash": row.prev_hash,
                         "hash": row.hash,
-                        # For people; the check relies on state_b64 only.
-                        "aggregate_type": aggregate_type,
-                        "event_type": event_type,
-                        "occurred_at": plain(event.timestamp),
-                        "actor": str(event.cause.actor),
+                        "hash_scheme": row.scheme if row.hash is not None else None,
+                        # For people; decoded from the stored content exactly as the
+                        # checker decodes it, and checked against it there.
+                        **bundle_check.shown_fields(row.topic, row.state),
                     }
                     events.write((json.dumps(line, sort_keys=True) + "\n").encode("utf-8"))
                     heads[str(row.originator_id)] = {"version": row.version, "hash": row.hash}
@@ -64,9 +47,8 @@ def export_deal(store: AuditStore, deal_id: UUID, out: Path) -> dict[str, Any]:
                     first = row.position if first is None else min(first, row.position)
                     last = row.position if last is None else max(last, row.position)
         manifest = {
-            "format": "dealledger-audit-bundle/1",
+            "format": bundle_check.FORMAT,
             "deal_id": str(deal_id),
-            "exported_at": datetime.now(UTC).isoformat(),
             "streams": [str(s) for s in streams],
             "event_count": count,
             "first_position": first,
@@ -75,5 +57,6 @@ def export_deal(store: AuditStore, deal_id: UUID, out: Path) -> dict[str, Any]:
         }
         bundle.writestr("manifest.json", json.dumps(manifest, indent=2, sort_keys=True))
         bundle.writestr("bundle_check.py", Path(bundle_check.__file__).read_text())
-        bundle.writestr("README.txt", README)
+        bundle.writestr("__main__.py", bundle_check.MAIN)
+        bundle.writestr("README.txt", bundle_check.README)
     return manifest

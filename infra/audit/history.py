@@ -15,7 +15,6 @@ from uuid import UUID
 from domain.deal import Deal
 from domain.errors import InvalidInput, NotFound
 from domain.ids import protection_id
-from domain.protection import ChannelProtection
 from infra.audit.store import AuditStore, StoredRow
 from infra.event_json import event_type_of, plain
 
@@ -81,34 +80,20 @@ def deal_sources(store: AuditStore, deal_id: UUID) -> tuple[list[UUID], str]:
     return registrations, conflict_key(opened.customer.domain, opened.product_line)
 
 
-def _protection_rows(
-    store: AuditStore, key: str, deal_id: UUID, registrations: list[UUID]
-) -> Iterator[tuple[StoredRow, Any]]:
-    """The key's protection events that concern this deal or its registrations."""
-    holder: UUID | None = None
-    for row in store.stream(protection_id(key)):
-        event = store.decode(row)
-        concerns = False
-        if isinstance(event, ChannelProtection.Granted):
-            holder = event.registration_id
-        if hasattr(event, "registration_id"):
-            concerns = event.registration_id in registrations
-        elif hasattr(event, "deal_id"):
-            concerns = event.deal_id == deal_id
-        elif isinstance(event, ChannelProtection.Extended):
-            concerns = holder in registrations
-        if isinstance(event, ChannelProtection.Released):
-            holder = None
-        if concerns:
-            yield row, event
+def deal_streams(store: AuditStore, deal_id: UUID) -> list[UUID]:
+    """The streams an auditor gets for a deal, in history and in an export bundle: the
+    deal's own, the registration(s) it came from, and the WHOLE channel-protection
+    stream of its conflict key, rivals' claims included (a hash chain can only be
+    checked whole, and who else claimed the key is part of the story)."""
+    registrations, key = deal_sources(store, deal_id)
+    return [deal_id, *registrations, protection_id(key)]
 
 
 def deal_history(
     store: AuditStore, deal_id: UUID, *, after_position: int = 0, limit: int | None = None
 ) -> Iterator[HistoryEntry]:
-    """Every event that shaped the deal, in ledger order: its own stream, the
-    registration(s) it came from and their channel-protection events."""
-    registrations, key = deal_sources(store, deal_id)
+    """Every event of the deal's streams (`deal_streams`), in ledger order: the same
+    events an export bundle holds."""
     # Streams are read one at a time, then merged by position; each is streamed.
     import heapq
 
@@ -116,11 +101,7 @@ def deal_history(
         for row in store.stream(stream):
             yield row.position, row, store.decode(row)
 
-    def protection() -> Iterator[tuple[int, StoredRow, Any]]:
-        for row, event in _protection_rows(store, key, deal_id, registrations):
-            yield row.position, row, event
-
-    sources = [decoded(deal_id), *(decoded(r) for r in registrations), protection()]
+    sources = [decoded(stream) for stream in deal_streams(store, deal_id)]
     count = 0
     for position, row, event in heapq.merge(*sources, key=lambda item: item[0]):
         if position <= after_position:
@@ -177,6 +158,13 @@ def deal_as_of(
     deal, deal_version = _replay(store, deal_id, as_of, version)
     if deal is None:
         raise NotFound(f"deal {deal_id} did not exist yet", deal_id=str(deal_id))
+    if version is not None and deal_version < version:
+        raise NotFound(
+            f"deal {deal_id} has no version {version}; its latest"
+            f"{f' as of {as_of.isoformat()}' if as_of is not None else ''} is {deal_version}",
+            deal_id=str(deal_id),
+            version=version,
+        )
     moment = as_of if as_of is not None else deal.modified_on
     registration = None
     registration_version = None

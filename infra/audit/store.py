@@ -25,6 +25,7 @@ class StoredRow:
     state: bytes
     prev_hash: str | None  # None: stored before hash chaining, or its hash row is gone
     hash: str | None
+    scheme: int | None = None  # how `hash` was computed (bundle_check.event_hash)
 
     def stored_event(self) -> StoredEvent:
         return StoredEvent(self.originator_id, self.version, self.topic, self.state)
@@ -70,7 +71,7 @@ class AuditStore:
         return originator_id if self.dialect == "postgres" else originator_id.hex
 
     def _row(self, raw: tuple[Any, ...]) -> StoredRow:
-        position, originator_id, version, topic, state, prev_hash, digest = raw
+        position, originator_id, version, topic, state, prev_hash, digest, scheme = raw
         return StoredRow(
             int(position),
             UUID(str(originator_id)),
@@ -79,12 +80,13 @@ class AuditStore:
             bytes(state),
             prev_hash,
             digest,
+            None if scheme is None else int(scheme),
         )
 
     def _select(self) -> str:
         return (
             f"SELECT {self.position}, e.originator_id, e.originator_version, e.topic, e.state, "
-            f"h.prev_hash, h.hash FROM {self.events} e LEFT JOIN {self.hashes} h "
+            f"h.prev_hash, h.hash, h.scheme FROM {self.events} e LEFT JOIN {self.hashes} h "
             "ON h.originator_id = e.originator_id AND h.originator_version = e.originator_version "
         )
 

@@ -1,4 +1,8 @@
-"""Tamper evidence: recompute every stream's hash chain from the stored rows."""
+"""Tamper evidence: recompute every stream's hash chain from the stored rows.
+
+A row hashed with scheme 2 has its ledger position in the hash; a scheme-1 row (from
+before positions were covered) is checked for position only against its stream's
+order."""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from uuid import UUID
 
-from infra.audit.bundle_check import GENESIS, UNSEALED, chain_hash
+from infra.audit.bundle_check import GENESIS, UNSEALED, event_hash
 from infra.audit.store import AuditStore, StoredRow
 
 
@@ -27,6 +31,7 @@ class VerifyReport:
     streams: int = 0
     events: int = 0
     unsealed: int = 0  # events stored before hash chaining: not covered
+    unpositioned: int = 0  # hashed with scheme 1: their ledger position is not covered
     heads: dict[UUID, tuple[int, str]] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
 
@@ -39,9 +44,15 @@ def _check_stream(rows: Iterable[StoredRow], report: VerifyReport) -> None:
     expected_version = 1
     head: str | None = None
     stream: UUID | None = None
+    last_position = 0
     for row in rows:
         stream = row.originator_id
         report.events += 1
+        if row.position <= last_position:
+            report.problems.append(
+                Problem(stream, row.version, row.position, "is out of ledger order")
+            )
+        last_position = row.position
         if row.version != expected_version:
             report.problems.append(
                 Problem(
@@ -60,10 +71,20 @@ def _check_stream(rows: Iterable[StoredRow], report: VerifyReport) -> None:
             report.problems.append(
                 Problem(stream, row.version, row.position, "does not chain to its predecessor")
             )
-        digest = chain_hash(row.prev_hash, str(stream), row.version, row.topic, row.state)
-        if digest != row.hash:
+        if row.scheme not in (1, 2):
             report.problems.append(
-                Problem(stream, row.version, row.position, "content does not match its hash")
+                Problem(stream, row.version, row.position, f"unknown hash scheme {row.scheme}")
+            )
+            head = row.hash
+            continue
+        report.unpositioned += row.scheme == 1
+        digest = event_hash(
+            row.scheme, row.prev_hash, str(stream), row.version, row.position, row.topic, row.state
+        )
+        if digest != row.hash:
+            what = "content or ledger position" if row.scheme >= 2 else "content"
+            report.problems.append(
+                Problem(stream, row.version, row.position, f"{what} does not match its hash")
             )
         head = row.hash
     if stream is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import zipfile
@@ -120,9 +121,10 @@ def story(database_url: str, kafka_bootstrap: str) -> Iterator[Story]:
 def test_history_runs_from_registration_through_conversion_to_the_closed_deal(story: Story) -> None:
     entries = list(api.history(story.ledger, story.deal_id))
     types = [e.event_type for e in entries]
-    assert types[:3] == [
+    assert types[:4] == [
         "dealledger.registration.submitted.v1",
         "dealledger.registration.approved.v1",
+        "dealledger.channel_protection.opened.v1",
         "dealledger.channel_protection.granted.v1",
     ]
     assert "dealledger.registration.converted.v1" in types
@@ -194,7 +196,7 @@ def test_a_changed_payload_fails_verify_naming_the_event(story: Story) -> None:
     assert (first.stream, first.version, first.what) == (
         story.deal_id,
         3,
-        "content does not match its hash",
+        "content or ledger position does not match its hash",
     )
     result = _verify_cli(story)
     assert result.returncode == 1
@@ -234,6 +236,120 @@ def test_swapped_events_fail_verify(story: Story) -> None:
     report = api.verify(story.ledger, story.deal_id)
     assert not report.ok
     assert report.problems[0].version == 2
+
+
+def test_an_event_moved_to_another_ledger_position_fails_verify(story: Story) -> None:
+    _tamper(
+        story,
+        "UPDATE {table} SET notification_id = (SELECT max(notification_id) + 10 FROM {table}) "
+        "WHERE originator_id = %s AND originator_version = 3",
+        story.deal_id,
+    )
+    report = api.verify(story.ledger, story.deal_id)
+    assert [(p.version, p.what) for p in report.problems][:1] == [
+        (3, "content or ledger position does not match its hash")
+    ]
+    assert _verify_cli(story).returncode == 1
+
+
+def _export_cli(story: Story, out: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "infra.cli", "export", str(story.deal_id), "--out", str(out)],
+        env=settings_env(story.settings),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"(check: python3 {out})" in result.stdout
+
+
+def _run_bundle(bundle: Path) -> subprocess.CompletedProcess[str]:
+    """`python3 BUNDLE.zip`: the bundle's own checker, standard library only."""
+    return subprocess.run(
+        [sys.executable, "-I", str(bundle)], capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def _forge(bundle: Path, out: Path, change: Any) -> Path:
+    with zipfile.ZipFile(bundle) as src, zipfile.ZipFile(out, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            if item.filename == "events.jsonl":
+                lines = [json.loads(line) for line in data.decode().splitlines()]
+                change(lines)
+                data = "".join(json.dumps(line, sort_keys=True) + "\n" for line in lines).encode()
+            dst.writestr(item, data)
+    return out
+
+
+def test_forged_bundle_metadata_is_detected(story: Story, tmp_path: Path) -> None:
+    bundle = tmp_path / "deal.zip"
+    _export_cli(story, bundle)
+    ok = _run_bundle(bundle)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+
+    def by_type(lines: list[dict[str, Any]], suffix: str) -> dict[str, Any]:
+        return next(line for line in lines if line["event_type"].endswith(suffix))
+
+    def intruder(lines: list[dict[str, Any]]) -> None:
+        by_type(lines, ".deal.won.v1")["actor"] = "user:intruder(admin)"
+
+    def relabel(lines: list[dict[str, Any]]) -> None:
+        by_type(lines, ".deal.stage_changed.v1")["event_type"] = "dealledger.deal.won.v1"
+
+    def swap(lines: list[dict[str, Any]]) -> None:
+        a = by_type(lines, ".registration.submitted.v1")
+        b = by_type(lines, ".deal.won.v1")
+        a["position"], b["position"] = b["position"], a["position"]
+
+    for n, change in enumerate((intruder, relabel, swap)):
+        forged = _run_bundle(_forge(bundle, tmp_path / f"forged-{n}.zip", change))
+        assert forged.returncode == 1, (change.__name__, forged.stdout, forged.stderr)
+        assert forged.stdout.startswith("BROKEN")
+
+
+def test_a_store_hashed_before_positions_were_still_verifies_and_seals_new_positions(
+    story: Story,
+) -> None:
+    from commands.models import SuspendPartner
+    from infra.audit.bundle_check import GENESIS, chain_hash
+
+    schema = story.settings.database_schema
+    story.ledger.close()
+    with psycopg.connect(story.settings.database_url or "", autocommit=True) as conn:
+        conn.execute(f"ALTER TABLE {schema}.dealledger_events_hashes DROP COLUMN scheme")
+        rows = conn.execute(
+            "SELECT originator_id, originator_version, topic, state "
+            f"FROM {schema}.dealledger_events ORDER BY originator_id, originator_version"
+        ).fetchall()
+        heads: dict[str, str] = {}
+        for originator_id, version, topic, state in rows:
+            stream = str(originator_id)
+            prev = heads.get(stream, GENESIS)
+            heads[stream] = chain_hash(prev, stream, version, topic, bytes(state))
+            conn.execute(
+                f"UPDATE {schema}.dealledger_events_hashes SET prev_hash = %s, hash = %s "
+                "WHERE originator_id = %s AND originator_version = %s",
+                (prev, heads[stream], originator_id, version),
+            )
+    story.ledger = build_ledger(story.settings, clock=story.clock)  # adds the scheme column
+    report = api.verify(story.ledger)
+    assert report.ok, report.problems
+    assert report.unpositioned == report.events
+
+    story.ledger.execute(
+        SuspendPartner(command_id="sus", actor=MANAGER, partner_code="contoso", reason="audit")
+    )
+    assert api.verify(story.ledger).ok
+    _tamper(
+        story,
+        "UPDATE {table} SET notification_id = notification_id + 100 "
+        "WHERE notification_id = (SELECT max(notification_id) FROM {table})",
+    )
+    problems = api.verify(story.ledger).problems
+    assert [p.what for p in problems] == ["content or ledger position does not match its hash"]
 
 
 def test_the_exported_bundle_verifies_offline_and_detects_tampering(

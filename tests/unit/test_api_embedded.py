@@ -129,7 +129,7 @@ def test_the_demo_ends_with_curl_lines_whose_keys_work_against_the_api_on_its_st
 
     from infra.demo import run_demo
 
-    assert run_demo(settings) == 0
+    assert run_demo(settings, settings.sqlite_path) == 0
     out = capsys.readouterr().out
     manager_key = re.findall(r"Authorization: Bearer (dl_\S+)'", out)[0]
     partner_key = re.findall(r"X-API-Key: (dl_\S+)'", out)[0]

@@ -12,7 +12,7 @@ from infra.cli import main
     [
         (["relay"], "DEALLEDGER_DATABASE_URL"),
         (["project"], "DEALLEDGER_DATABASE_URL"),
-        (["rebuild"], "DEALLEDGER_DATABASE_URL"),
+        (["rebuild", "--from", "kafka"], "DEALLEDGER_DATABASE_URL"),
     ],
 )
 def test_server_commands_without_servers_say_what_to_set_and_exit_2(

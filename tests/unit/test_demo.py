@@ -46,7 +46,7 @@ def _stored(ledger: DealLedger) -> int:
 def test_the_demo_tells_the_whole_story_and_stores_it_in_sqlite(
     settings: Settings, reopen: Callable[[], DealLedger], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert run_demo(settings) == 0
+    assert run_demo(settings, settings.sqlite_path) == 0
 
     out = capsys.readouterr().out
     assert settings.sqlite_path.exists()
@@ -82,7 +82,7 @@ def test_the_demo_tells_the_whole_story_and_stores_it_in_sqlite(
 def test_the_stored_state_matches_what_the_demo_printed(
     settings: Settings, reopen: Callable[[], DealLedger]
 ) -> None:
-    assert run_demo(settings) == 0
+    assert run_demo(settings, settings.sqlite_path) == 0
 
     ledger = reopen()
     won = ledger.get_deal(new_aggregate_id("deal", "demo:convert-globex"))
@@ -102,13 +102,13 @@ def test_the_stored_state_matches_what_the_demo_printed(
 def test_a_fresh_demo_replaces_the_store_and_keep_appends_another_run(
     settings: Settings, reopen: Callable[[], DealLedger], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert run_demo(settings) == 0
+    assert run_demo(settings, settings.sqlite_path) == 0
     first = _stored(reopen())
-    assert run_demo(settings, fresh=True) == 0
+    assert run_demo(settings, settings.sqlite_path, fresh=True) == 0
     assert _stored(reopen()) == first
     capsys.readouterr()
 
-    assert run_demo(settings, fresh=False) == 0
+    assert run_demo(settings, settings.sqlite_path, fresh=False) == 0
 
     out = capsys.readouterr().out
     assert "Run 2" in out
@@ -125,7 +125,7 @@ def test_the_demo_shows_read_models_fed_in_process_from_its_store(
     from projections.pipeline import pipeline_totals
     from projections.store import ReadStore
 
-    assert run_demo(settings) == 0
+    assert run_demo(settings, settings.sqlite_path) == 0
     out = capsys.readouterr().out
     path = read_model_path(settings.sqlite_path.resolve())
     assert f"into {path}" in out
@@ -137,3 +137,118 @@ def test_the_demo_shows_read_models_fed_in_process_from_its_store(
     assert "PIPELINE (open deals)" in out
     assert "PARTNER ATTRIBUTION" in out
     assert "148,641.97 USD" in out.split("PARTNER ATTRIBUTION", 1)[1]
+
+
+# -- the demo's own store, through the CLI ------------------------------------------------
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A project directory where the user already has a store of their own, at the
+    default path that `serve` and `keys` use."""
+    for name in list(os.environ):
+        if name.startswith("DEALLEDGER_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    from commands.models import ActorIn, OnboardPartner
+    from domain.values import Actor, Role
+    from infra.cli import main
+
+    user = Settings()
+    ledger = build_ledger(user)
+    ledger.execute(
+        OnboardPartner(
+            command_id="mine",
+            actor=ActorIn.of(Actor.user("ops", Role.ADMIN)),
+            partner_code="acme",
+            name="Acme",
+        )
+    )
+    ledger.close()
+    assert main(["keys", "create", "--user", "ops", "--role", "admin"]) == 0
+    return tmp_path
+
+
+def _user_data(path: Path) -> tuple[int, list[str]]:
+    import sqlite3
+
+    with sqlite3.connect(path) as conn:
+        (events,) = conn.execute("SELECT count(*) FROM stored_events").fetchone()
+        keys = [row[0] for row in conn.execute("SELECT key_id FROM api_keys")]
+    return events, keys
+
+
+def test_the_demo_never_touches_the_store_serve_and_keys_use(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from infra.cli import main
+
+    user_store = workdir / ".dealledger" / "ledger.sqlite"
+    before = _user_data(user_store)
+    capsys.readouterr()
+
+    assert main(["demo"]) == 0
+
+    out = capsys.readouterr().out
+    demo_store = (workdir / ".dealledger" / "demo.sqlite").resolve()
+    assert _user_data(user_store) == before
+    assert f"fresh embedded store: {demo_store}" in out
+    assert f"DEALLEDGER_SQLITE_PATH={demo_store} " in out
+    assert _stored_in(demo_store) > 50
+    # Run again: the demo replaces the store it made itself.
+    assert main(["demo"]) == 0
+    assert _user_data(user_store) == before
+
+
+def _stored_in(path: Path) -> int:
+    ledger = build_ledger(Settings(sqlite_path=path))
+    try:
+        return _stored(ledger)
+    finally:
+        ledger.close()
+
+
+@pytest.mark.parametrize("keep", [False, True])
+def test_the_demo_refuses_a_store_it_did_not_create_unless_forced(
+    keep: bool, workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from infra.cli import main
+
+    user_store = workdir / ".dealledger" / "ledger.sqlite"
+    before = _user_data(user_store)
+    capsys.readouterr()
+    argv = ["demo", "--store", str(user_store), *(["--keep"] if keep else [])]
+
+    assert main(argv) == 2
+
+    err = capsys.readouterr().err
+    assert "was not created by the demo" in err
+    assert "--force" in err
+    assert _user_data(user_store) == before
+    assert not (workdir / ".dealledger" / "ledger-read-models.sqlite").exists()
+
+    assert main([*argv, "--force"]) == 0
+    events, keys = _user_data(user_store)
+    if keep:
+        assert events > before[0]
+        assert set(before[1]) <= set(keys)
+    else:
+        assert events > 50
+        assert not set(before[1]) & set(keys)
+
+
+def test_demo_serve_serves_the_demo_store(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import infra.api.server
+    from infra.cli import main
+
+    served: list[Settings] = []
+    monkeypatch.setattr(infra.api.server, "serve", lambda settings, **_: served.append(settings))
+    store = workdir / "elsewhere" / "show.sqlite"
+
+    assert main(["demo", "--store", str(store), "--serve", "--port", "8123"]) == 0
+
+    assert [s.sqlite_path.resolve() for s in served] == [store.resolve()]
+    assert served[0].database_url is None
+    assert f"Serving the demo store {store.resolve()}" in capsys.readouterr().out
