@@ -9,7 +9,8 @@ With `trust_key_ids` (a topic whose producers the broker authenticates) a bare
 Every outcome goes to dealledger.command-results.v1 keyed by the client's command id:
 accepted with the ledger position it wrote, or rejected with the same problem body
 (code, status, detail) the HTTP API would give. A message that is not a command
-envelope goes to dealledger.commands.dlq with the reason in its headers. The
+envelope goes to dealledger.commands.dlq with the reason in its headers (by
+reference when it is too large to copy; see consumers/dead_letters.py). The
 ledger's idempotency by command id means a redelivered message never applies twice;
 its result is published again, marked `replayed`.
 """
@@ -25,7 +26,7 @@ from kafka import KafkaConsumer, KafkaProducer
 from kafka.errors import KafkaError
 
 from commands.ledger import DealLedger
-from consumers.dead_letters import dead_letter_headers
+from consumers.dead_letters import DeadLetters
 from domain.errors import DomainError
 from infra.api.auth import Authenticator, Principal, Unauthenticated
 from infra.api.dispatch import dispatch, route_for
@@ -98,7 +99,15 @@ class CommandConsumer:
         self.group_id = group_id
         self._consumer: KafkaConsumer | None = None
         self._producer: KafkaProducer | None = None
-        self.accepted = self.rejected = self.dead_lettered = 0
+        self.dead_letters = DeadLetters(
+            lambda: self._connect()[1], settings.commands_dlq_topic, group_id, log, "command"
+        )
+        self._dead: list[tuple[Any, str]] = []
+        self.accepted = self.rejected = 0
+
+    @property
+    def dead_lettered(self) -> int:
+        return self.dead_letters.count
 
     # -- deciding ------------------------------------------------------------------
 
@@ -194,6 +203,7 @@ class CommandConsumer:
         consumer, producer = self._connect()
         batches = consumer.poll(timeout_ms=timeout_ms)
         handled = 0
+        self._dead = []
         for records in batches.values():
             for record in records:
                 self._handle(record)
@@ -202,6 +212,7 @@ class CommandConsumer:
             # Results and dead letters are acknowledged before the offsets move on,
             # so a crash re-delivers (and the ledger replays) rather than loses.
             producer.flush(timeout=30)
+            self.dead_letters.publish(self._dead, timeout=30)
             consumer.commit()
         return handled
 
@@ -210,20 +221,7 @@ class CommandConsumer:
         try:
             envelope = parse_envelope(record.value)
         except MalformedCommand as exc:
-            self.dead_lettered += 1
-            producer.send(
-                self.settings.commands_dlq_topic,
-                key=record.key,
-                value=record.value,
-                headers=dead_letter_headers(record, str(exc), self.group_id),
-            )
-            self.log.warning(
-                "command dead-lettered",
-                topic=record.topic,
-                partition=record.partition,
-                offset=record.offset,
-                error=str(exc),
-            )
+            self._dead.append((record, str(exc)))
             return
         result = self.decide(envelope)
         producer.send(

@@ -4,8 +4,13 @@ Each poll batch of one partition is applied in ONE PostgreSQL transaction togeth
 with that partition's next offset, so a crash never loses or doubles an effect.
 On (re)assignment the consumer seeks to the offsets stored in PostgreSQL, not to
 Kafka's committed offsets (those are also committed, for monitoring only).
-Undecodable or schema-invalid messages go to the dead-letter topic and the
-consumer moves on.
+
+Every record is checked against the published contract (consumers/event_contract.py)
+and applied inside a savepoint. A record that cannot be applied, whatever the
+exception (a broken contract, a value the database refuses, a bug), is rolled back
+alone and dead-lettered, and the consumer moves on. Only a fault of the
+infrastructure itself (the database connection, Kafka) stops the batch, which is
+then retried from the offsets stored in PostgreSQL.
 """
 
 from __future__ import annotations
@@ -15,20 +20,62 @@ from collections.abc import Sequence
 from typing import Any
 
 import psycopg
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.errors import KafkaError
 
-from consumers.dead_letters import dead_letter_headers, make_dlq_producer
+from consumers.dead_letters import DeadLetterRefused, DeadLetters, make_dlq_producer
+from consumers.event_contract import EventContract
 from infra.ddl import serialised_ddl
 from infra.kafka_admin import ensure_topics
 from infra.positions import ensure_position_tables, store_offset, stored_offsets
 from infra.settings import Settings
-from projections.message import InvalidMessage, parse_message
+from projections.message import InvalidMessage
 from projections.projector import PROJECTIONS, apply_message
 from projections.store import ReadStore
 
-GROUP_ID = "dealledger-projectors"
+Connection = psycopg.Connection[tuple[object, ...]]
+
+
+class Unprocessable(Exception):
+    """The record itself is at fault: applying it again would fail again."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def infrastructure_fault(exc: BaseException, conn: Connection) -> bool:
+    """Whether `exc` is a fault of the database or Kafka rather than of one record."""
+    if isinstance(exc, KafkaError | MemoryError | psycopg.InterfaceError) or conn.broken:
+        return True
+    if isinstance(exc, psycopg.OperationalError):
+        # SQLSTATE class 54 (program limit exceeded, e.g. an index row too large) is
+        # raised for a value, not for the server: the record is at fault.
+        return not (exc.sqlstate or "").startswith("54")
+    return False
+
+
+def apply_record(
+    conn: Connection,
+    store: ReadStore,
+    contract: EventContract,
+    record: Any,
+    projections: Sequence[str],
+) -> bool:
+    """Checks and applies one Kafka record inside a savepoint; returns whether any
+    projection applied it (False: a duplicate). Raises Unprocessable, with the
+    savepoint rolled back, for anything the record is to blame for; re-raises
+    infrastructure faults."""
+    try:
+        message = contract.parse(record.value, record.headers)
+        with conn.transaction():  # savepoint: a bad record undoes only itself
+            return apply_message(store, message, projections)
+    except Exception as exc:
+        if infrastructure_fault(exc, conn):
+            raise
+        reason = str(exc) if isinstance(exc, InvalidMessage) else f"{type(exc).__name__}: {exc}"
+        raise Unprocessable(reason) from exc
 
 
 class _SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -48,13 +95,13 @@ class ProjectorHost:
         settings: Settings,
         log: Any,
         *,
-        group_id: str = GROUP_ID,
+        group_id: str | None = None,
         projections: Sequence[str] = PROJECTIONS,
         max_records: int = 500,
     ) -> None:
         self.settings = settings
         self.log = log
-        self.group_id = group_id
+        self.group_id = group_id or settings.projector_group
         self.projections = tuple(projections)
         self.max_records = max_records
         self.topic = settings.events_topic
@@ -63,11 +110,18 @@ class ProjectorHost:
         self.store = ReadStore(self.conn, "postgres")
         with serialised_ddl(self.conn), self.conn.transaction():
             self.store.create_tables()
+        self.contract = EventContract()
         self.applied = 0
         self.skipped = 0
-        self.dead_lettered = 0
         self._consumer: KafkaConsumer | None = None
-        self._dlq: Any = None
+        self._dlq: KafkaProducer | None = None
+        self.dead_letters = DeadLetters(
+            self._dlq_producer, settings.events_dlq_topic, self.group_id, log
+        )
+
+    @property
+    def dead_lettered(self) -> int:
+        return self.dead_letters.count
 
     # -- Kafka plumbing ----------------------------------------------------------
 
@@ -97,24 +151,10 @@ class ProjectorHost:
             partitions={tp.partition: offsets.get(tp.partition, 0) for tp in partitions},
         )
 
-    def _dead_letter(self, record: Any, error: str) -> None:
+    def _dlq_producer(self) -> KafkaProducer:
         if self._dlq is None:
             self._dlq = make_dlq_producer(self.settings.bootstrap_servers)
-        self._dlq.send(
-            self.settings.events_dlq_topic,
-            key=record.key,
-            value=record.value,
-            headers=dead_letter_headers(record, error, self.group_id),
-        )
-        self.dead_lettered += 1
-        self.log.warning(
-            "message dead-lettered",
-            topic=record.topic,
-            partition=record.partition,
-            offset=record.offset,
-            aggregate_id=(record.key or b"").decode("utf-8", "replace"),
-            error=error,
-        )
+        return self._dlq
 
     # -- processing ------------------------------------------------------------
 
@@ -124,11 +164,11 @@ class ProjectorHost:
         with self.conn.transaction():
             for record in records:
                 try:
-                    message = parse_message(record.value)
-                    with self.conn.transaction():  # savepoint: a bad message undoes only itself
-                        applied = apply_message(self.store, message, self.projections)
-                except InvalidMessage as exc:
-                    dead.append((record, str(exc)))
+                    applied = apply_record(
+                        self.conn, self.store, self.contract, record, self.projections
+                    )
+                except Unprocessable as exc:
+                    dead.append((record, exc.reason))
                     continue
                 if applied:
                     self.applied += 1
@@ -139,14 +179,9 @@ class ProjectorHost:
                         topic=record.topic,
                         partition=record.partition,
                         offset=record.offset,
-                        aggregate_id=str(message.aggregate_id),
-                        version=message.aggregate_version,
                     )
-            if dead:
-                # Dead letters are acknowledged before the offsets move past them.
-                for record, error in dead:
-                    self._dead_letter(record, error)
-                self._dlq.flush(timeout=30)
+            # Dead letters are acknowledged before the offsets move past them.
+            self.dead_letters.publish(dead, timeout=30)
             store_offset(self.conn, self.group_id, tp.topic, tp.partition, records[-1].offset + 1)
         self.log.debug(
             "batch applied",
@@ -184,11 +219,16 @@ class ProjectorHost:
                     )
                     topics_ready = True
                 self.poll_once()
+            except DeadLetterRefused as exc:
+                # Not an outage: the batch is retried, its offsets unmoved, until it takes them.
+                self.log.error("dead-letter topic refuses records; retrying", error=str(exc))
+                self._close_consumer()
+                stop.wait(1.0)
             except KafkaError as exc:
                 self.log.warning("kafka unavailable; reconnecting", error=repr(exc))
                 self._close_consumer()
                 stop.wait(1.0)
-            except psycopg.OperationalError as exc:
+            except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
                 # The batch in hand was rolled back; a new consumer re-seeks to the
                 # offsets stored in PostgreSQL, so nothing is skipped.
                 self.log.warning("database unavailable; reconnecting", error=repr(exc))
@@ -235,8 +275,10 @@ class ProjectorHost:
     def close(self) -> None:
         self._close_consumer()
         if self._dlq is not None:
-            self._dlq.flush(timeout=10)
-            self._dlq.close(timeout=5)
+            try:  # every dead letter was acknowledged before its offset was stored
+                self._dlq.close(timeout=5)
+            except KafkaError as exc:
+                self.log.debug("closing dead-letter producer failed", error=repr(exc))
             self._dlq = None
         if not self.conn.closed:
             self.conn.close()

@@ -12,11 +12,11 @@ import psycopg
 from kafka import KafkaConsumer, TopicPartition
 
 from commands.ledger import DealLedger
-from consumers.projector_host import GROUP_ID
+from consumers.event_contract import EventContract
+from consumers.projector_host import Unprocessable, apply_record
 from infra.event_json import notification_to_message
 from infra.positions import ensure_position_tables, store_offset, stored_offsets
 from infra.settings import Settings
-from projections.message import InvalidMessage, parse_message
 from projections.projector import PROJECTIONS, apply_message
 from projections.store import ReadStore
 
@@ -41,10 +41,14 @@ def rebuild_from_kafka(
     projections: Sequence[str],
     log: Any,
     progress: Progress | None = None,
-    group_id: str = GROUP_ID,
+    group_id: str | None = None,
 ) -> int:
     """Replays the event topic from offset 0 up to where the live projector stands
-    (or the topic's end when it has never run), then leaves the group there."""
+    (or the topic's end when it has never run), then leaves the group there.
+
+    A record the live projector would dead-letter is skipped and counted (`skipped`
+    in the log), never fatal. Returns how many records were read."""
+    group_id = group_id or settings.projector_group
     topic = settings.events_topic
     consumer = KafkaConsumer(
         bootstrap_servers=settings.bootstrap_servers,
@@ -71,7 +75,8 @@ def rebuild_from_kafka(
         consumer.assign(tps)
         consumer.seek_to_beginning(*tps)
         store = ReadStore(conn, "postgres")
-        done = invalid = 0
+        contract = EventContract()
+        done = skipped = 0
         with conn.transaction():
             _reset(store, projections)
             remaining = {tp for tp in tps if target[tp] > 0}
@@ -82,10 +87,15 @@ def rebuild_from_kafka(
                             remaining.discard(tp)
                             break
                         try:
-                            with conn.transaction():
-                                apply_message(store, parse_message(record.value), projections)
-                        except InvalidMessage:
-                            invalid += 1  # the live projector dead-lettered it already
+                            apply_record(conn, store, contract, record, projections)
+                        except Unprocessable as exc:
+                            skipped += 1  # the live projector dead-letters it
+                            log.warning(
+                                "record skipped",
+                                partition=record.partition,
+                                offset=record.offset,
+                                error=exc.reason[:500],
+                            )
                         done += 1
                         if record.offset + 1 >= target[tp]:
                             remaining.discard(tp)
@@ -94,7 +104,7 @@ def rebuild_from_kafka(
             for tp in tps:
                 store_offset(conn, group_id, topic, tp.partition, target[tp])
         log.info(
-            "rebuilt from kafka", projections=list(projections), messages=done, invalid=invalid
+            "rebuilt from kafka", projections=list(projections), messages=done, skipped=skipped
         )
         return done
     finally:

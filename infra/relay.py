@@ -27,6 +27,18 @@ from infra.settings import Settings
 
 RELAY_NAME = "events"
 
+# A broker that stops answering surfaces as a delivery error within seconds: the
+# producer gives up on a record after DELIVERY_TIMEOUT_MS, the flush waits just longer
+# than that, and the batch is then sent again (at least once; consumers dedupe).
+REQUEST_TIMEOUT_MS = 5_000
+DELIVERY_TIMEOUT_MS = 10_000
+FLUSH_TIMEOUT_S = DELIVERY_TIMEOUT_MS / 1000 + 2
+# Reconnect attempts back off to at most one second, and so do the relay's retries:
+# with the client's default ceiling (30 s) the relay noticed a returned broker up to
+# half a minute late.
+RECONNECT_BACKOFF_MAX_MS = 1_000
+RETRY_DELAY_MAX_S = 1.0
+
 
 def make_producer(settings: Settings) -> KafkaProducer:
     return KafkaProducer(
@@ -37,10 +49,17 @@ def make_producer(settings: Settings) -> KafkaProducer:
         linger_ms=5,
         batch_size=256 * 1024,
         retries=2**31 - 1,
-        request_timeout_ms=15000,
-        delivery_timeout_ms=60000,
-        max_block_ms=15000,
+        request_timeout_ms=REQUEST_TIMEOUT_MS,
+        delivery_timeout_ms=DELIVERY_TIMEOUT_MS,
+        max_block_ms=DELIVERY_TIMEOUT_MS,
+        reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
     )
+
+
+def retry_delay(attempt: int) -> float:
+    """Capped exponential back-off with jitter, in seconds (attempt 1, 2, ...)."""
+    ceiling: float = min(RETRY_DELAY_MAX_S, 0.1 * 2.0 ** min(attempt, 8))
+    return ceiling * random.uniform(0.5, 1.0)
 
 
 @dataclass(frozen=True)
@@ -109,7 +128,7 @@ class Relay:
                     headers=cloudevent_headers(message),
                 )
             )
-        producer.flush(timeout=60)
+        producer.flush(timeout=FLUSH_TIMEOUT_S)
         for future in futures:
             future.get(timeout=0)  # raises the delivery error, if any
         last = notifications[-1].id
@@ -132,7 +151,7 @@ class Relay:
                     stop.wait(idle_sleep)
             except KafkaError as exc:
                 attempt += 1
-                delay = min(10.0, 0.2 * 2 ** min(attempt, 6)) * random.uniform(0.5, 1.0)
+                delay = retry_delay(attempt)
                 self.log.warning(
                     "kafka unavailable; retrying",
                     attempt=attempt,
@@ -140,7 +159,11 @@ class Relay:
                     error=repr(exc),
                     lag=self._lag_or_none(),
                 )
-                self._drop_producer()
+                if not getattr(exc, "retriable", False):
+                    # A retriable error (connection lost, timed out) is one the producer
+                    # recovers from by itself, reconnecting within a second; only a
+                    # fatal one needs a new producer.
+                    self._drop_producer()
                 stop.wait(delay)
         self.close()
 

@@ -38,6 +38,13 @@ class Settings(BaseSettings):
     commands_topic: str = "dealledger.commands.v1"
     command_results_topic: str = "dealledger.command-results.v1"
     commands_dlq_topic: str = "dealledger.commands.dlq"
+    projector_group: str = Field(
+        default="dealledger-projectors",
+        min_length=1,
+        max_length=200,
+        description="consumer group of `dealledger project` (and of `project --status` and "
+        "`rebuild`); its offsets are kept in PostgreSQL under this name",
+    )
     topic_partitions: int = Field(default=6, ge=1)
     topic_replication: int = Field(default=1, ge=1)
     protection_days: int = Field(default=90, ge=1, description="channel protection period")

@@ -7,6 +7,7 @@ Field names are the published contract (see docs/analytics-consumers.md);
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -56,22 +57,56 @@ class EventMessage:
         return json.dumps(self.to_json(), separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def parse_message(value: bytes | str | None) -> EventMessage:
+# Versions and positions are stored in BIGINT columns (read models, offsets).
+MAX_BIGINT = 2**63 - 1
+# `dealledger.<aggregate>.<event>.v<N>`, exactly four parts.
+EVENT_TYPE = re.compile(r"dealledger\.[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*\.v[1-9][0-9]{0,5}")
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def decode_value(value: bytes | str | None) -> dict[str, Any]:
+    """The JSON object a message value holds. The value must be UTF-8 (JSON on the
+    wire is; `json.loads` would otherwise guess UTF-16 or UTF-32 from raw bytes)."""
     if value is None:
         raise InvalidMessage("message has no value")
+    if isinstance(value, bytes | bytearray | memoryview):
+        try:
+            value = bytes(value).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidMessage(f"value is not JSON: not UTF-8 ({exc})") from None
     try:
-        raw = json.loads(value)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raw = json.loads(value, parse_constant=_no_constant)
+    except RecursionError:
+        raise InvalidMessage("value is nested too deeply to decode") from None
+    except ValueError as exc:  # JSONDecodeError, and integers too long to convert
         raise InvalidMessage(f"value is not JSON: {exc}") from None
     if not isinstance(raw, dict):
         raise InvalidMessage("value is not a JSON object")
+    return raw
+
+
+def parse_message(value: bytes | str | None) -> EventMessage:
+    return message_from_json(decode_value(value))
+
+
+def message_from_json(raw: dict[str, Any]) -> EventMessage:
+    """The envelope of a decoded message, with its types and ranges checked (`data`
+    is checked against the event's schema by the caller or when it is decoded)."""
+    event_type = raw.get("event_type")
+    if not isinstance(event_type, str) or not EVENT_TYPE.fullmatch(event_type):
+        raise InvalidMessage(
+            f"unknown event type {event_type!r} (expected dealledger.<aggregate>.<event>.v<N>)"
+        )
     try:
-        occurred_at = datetime.fromisoformat(str(raw["occurred_at"]))
+        occurred_at = datetime.fromisoformat(_text(raw, "occurred_at"))
         if occurred_at.utcoffset() is None:
             raise InvalidMessage("occurred_at must carry a UTC offset")
-        message = EventMessage(
+        return EventMessage(
             event_id=_text(raw, "event_id"),
-            event_type=_text(raw, "event_type"),
+            event_type=event_type,
             aggregate_type=_text(raw, "aggregate_type"),
             aggregate_id=UUID(_text(raw, "aggregate_id")),
             aggregate_version=_positive(raw, "aggregate_version"),
@@ -86,9 +121,6 @@ def parse_message(value: bytes | str | None) -> EventMessage:
         raise
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidMessage(f"value does not follow the event schema: {exc!r}") from None
-    if not message.event_type.startswith("dealledger.") or message.event_type.count(".") < 3:
-        raise InvalidMessage(f"unknown event type {message.event_type!r}")
-    return message
 
 
 def _text(raw: dict[str, Any], key: str) -> str:
@@ -100,6 +132,6 @@ def _text(raw: dict[str, Any], key: str) -> str:
 
 def _positive(raw: dict[str, Any], key: str) -> int:
     value = raw[key]
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise InvalidMessage(f"{key} must be a positive integer")
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_BIGINT:
+        raise InvalidMessage(f"{key} must be an integer from 1 to {MAX_BIGINT}, not {value!r:.40}")
     return value

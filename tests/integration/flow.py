@@ -33,6 +33,7 @@ def isolated_settings(database_url: str, kafka_bootstrap: str, **overrides: Any)
         "commands_topic": f"e2e.{tag}.commands",
         "command_results_topic": f"e2e.{tag}.command-results",
         "commands_dlq_topic": f"e2e.{tag}.commands.dlq",
+        "projector_group": f"e2e.{tag}.projectors",
         "topic_partitions": 4,
         **overrides,
     }

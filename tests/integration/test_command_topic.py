@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Iterator
@@ -143,3 +144,34 @@ def test_commands_round_trip_and_a_malformed_one_lands_in_the_dlq(settings: Sett
     dead = _read_all(settings, settings.commands_dlq_topic, 1)
     assert [m.value for m in dead] == [b"\x00 not a command"]
     assert b"not JSON" in dict(dead[0].headers)["dlq_error"]
+
+
+def test_a_command_too_large_to_copy_is_dead_lettered_by_reference(settings: Settings) -> None:
+    ensure_topics(settings, LOG)
+    body = b"\xff" * 1_048_450  # with the dlq_* headers, larger than a producer request
+    producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+    producer.send(settings.commands_topic, value=body).get(30)
+    producer.send(settings.commands_topic, value=b"\x00 after the large one").get(30)
+    producer.close()
+
+    consumer = CommandConsumer(settings, build_ledger(settings), open_authenticator(settings), LOG)
+    handled = 0
+    deadline = time.monotonic() + 60
+    try:
+        while handled < 2 and time.monotonic() < deadline:
+            handled += consumer.poll_once()
+    finally:
+        consumer.close()
+    assert handled == 2
+
+    large, small = _read_all(settings, settings.commands_dlq_topic, 2)
+    headers = dict(large.headers)
+    assert headers["dlq_by_reference"] == b"true"
+    assert headers["dlq_source_topic"].decode() == settings.commands_topic
+    assert int(headers["dlq_source_offset"]) == 0
+    assert int(headers["dlq_value_bytes"]) == len(body)
+    assert headers["dlq_value_sha256"].decode() == hashlib.sha256(body).hexdigest()
+    assert body.startswith(large.value)
+    assert 0 < len(large.value) < 64 * 1024
+    assert small.value == b"\x00 after the large one"
+    assert b"dlq_by_reference" not in dict(small.headers)

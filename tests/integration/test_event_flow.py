@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,7 +14,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
 from consumers.projector_host import ProjectorHost
 from consumers.rebuild import rebuild_from_kafka, rebuild_from_store
@@ -24,9 +27,11 @@ from infra.settings import Settings
 from projections.attribution import partner_attribution
 from projections.store import ReadStore, dump_tables
 from tests.integration.flow import (
+    ROOT,
     drop_schema,
     isolated_settings,
     projector_caught_up,
+    settings_env,
     start_cli,
     wait_until,
 )
@@ -178,6 +183,79 @@ def test_a_poison_message_is_dead_lettered_and_the_projector_keeps_going(
         assert headers["dlq_source_topic"].decode() == settings.events_topic
         assert headers["dlq_error"]
     assert b"not JSON" in dict(dead[0].headers)["dlq_error"]
+
+
+def test_the_projector_group_setting_names_the_group_of_project_status_and_rebuild(
+    database_url: str, kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    group = f"blue-projectors-{uuid.uuid4().hex[:8]}"
+    settings = isolated_settings(
+        database_url, kafka_bootstrap, topic_partitions=2, projector_group=group
+    )
+    try:
+        clock = ManualClock(datetime(2026, 1, 5, 9, 0, tzinfo=UTC))
+        ledger = build_ledger(settings, clock=clock)
+        workload = Workload(ledger, clock, seed=8)
+        workload.onboard()
+        ensure_topics(settings, LOG)
+        relay = Relay(ledger, settings, LOG)
+        relay.drain()
+        relay.close()
+        env = {**settings_env(settings), "DEALLEDGER_PROJECTOR_GROUP": group}
+        consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers)
+        tps = [TopicPartition(settings.events_topic, p) for p in range(2)]
+        ends = {tp.partition: int(offset) for tp, offset in consumer.end_offsets(tps).items()}
+        consumer.close()
+
+        def offsets_of(group_id: str) -> dict[int, int]:
+            with psycopg.connect(settings.psycopg_conninfo()) as conn:
+                rows = conn.execute(
+                    "SELECT partition, next_offset FROM consumer_offsets WHERE group_id = %s",
+                    (group_id,),
+                ).fetchall()
+            return {int(p): int(o) for p, o in rows}
+
+        log = tmp_path / "project.log"
+        projector = subprocess.Popen(
+            [sys.executable, "-m", "infra.cli", "project"],
+            cwd=ROOT,
+            env=env,
+            stdout=log.open("ab"),
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_until("the projector to store its offsets", lambda: offsets_of(group) == ends, 60)
+        finally:
+            projector.terminate()
+            projector.wait(20)
+        status = subprocess.run(
+            [sys.executable, "-m", "infra.cli", "project", "--status"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        assert "total lag 0" in status.stdout, status.stdout + status.stderr
+        subprocess.run(
+            [sys.executable, "-m", "infra.cli", "rebuild", "--from", "kafka"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            timeout=120,
+            check=True,
+        )
+        assert offsets_of(group) == ends
+        assert offsets_of("dealledger-projectors") == {}
+        admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+        try:  # Kafka knows the group by that name too (its offsets are for monitoring)
+            committed = admin.list_group_offsets(group)[group]
+        finally:
+            admin.close()
+        assert {tp.partition for tp in committed} == {0, 1}
+    finally:
+        drop_schema(settings)
 
 
 def test_relay_and_projector_killed_at_random_points_lose_and_double_nothing(

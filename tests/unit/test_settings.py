@@ -37,3 +37,12 @@ def test_settings_are_read_from_prefixed_environment(monkeypatch: pytest.MonkeyP
 def test_a_database_url_that_is_not_postgres_is_refused(url: str) -> None:
     with pytest.raises(ValidationError, match="database_url"):
         Settings(database_url=url)
+
+
+def test_the_projector_group_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DEALLEDGER_PROJECTOR_GROUP", raising=False)
+    assert Settings().projector_group == "dealledger-projectors"
+    monkeypatch.setenv("DEALLEDGER_PROJECTOR_GROUP", "blue-projectors")
+    assert Settings().projector_group == "blue-projectors"
+    with pytest.raises(ValidationError, match="projector_group"):
+        Settings(projector_group="")
