@@ -235,6 +235,21 @@ class MoveDealStage(Command):
     reason: Text = ""
 
 
+class ReviseDeal(Command):
+    """Revise the amount, the expected close date or both, in one atomic command."""
+
+    deal_id: UUID
+    amount: MoneyIn | None = None
+    expected_close: date | None = None
+    reason: Text = ""
+
+    @model_validator(mode="after")
+    def _something_to_revise(self) -> ReviseDeal:
+        if self.amount is None and self.expected_close is None:
+            raise ValueError("give `amount`, `expected_close` or both")
+        return self
+
+
 class ReviseDealAmount(Command):
     deal_id: UUID
     amount: MoneyIn
@@ -328,6 +343,7 @@ COMMAND_TYPES: dict[str, type[Command]] = {
         ExpireProtections,
         OpenDeal,
         MoveDealStage,
+        ReviseDeal,
         ReviseDealAmount,
         ReviseDealCloseDate,
         AttachPartner,

@@ -250,7 +250,33 @@ class Deal(LedgerAggregate):
         self.stage = to_stage
         self.stage_entered_at = timestamp
 
+    def revise(
+        self,
+        amount: Money | None,
+        expected_close: date | None,
+        reason: str,
+        cause: Cause,
+        at: datetime,
+    ) -> None:
+        """Revise the amount, the close date or both: every part is checked before any
+        is recorded, so a revision applies whole or not at all."""
+        if amount is None and expected_close is None:
+            raise InvalidInput("give an amount, an expected close date or both", field="amount")
+        if amount is not None:
+            self._amount_may_become(amount)
+        if expected_close is not None:
+            self._close_date_may_become(expected_close)
+        if amount is not None:
+            self._revise_amount(amount=amount, reason=reason.strip(), cause=cause, timestamp=at)
+        if expected_close is not None:
+            self._revise_close_date(
+                expected_close=expected_close, reason=reason.strip(), cause=cause, timestamp=at
+            )
+
     def revise_amount(self, amount: Money, reason: str, cause: Cause, at: datetime) -> None:
+        self.revise(amount, None, reason, cause, at)
+
+    def _amount_may_become(self, amount: Money) -> None:
         self._must_be_open("revise")
         if amount.currency != self.amount.currency:
             raise InvalidInput(
@@ -259,7 +285,6 @@ class Deal(LedgerAggregate):
             )
         if amount == self.amount:
             raise IllegalTransition("the amount is unchanged")
-        self._revise_amount(amount=amount, reason=reason.strip(), cause=cause, timestamp=at)
 
     @event(AmountRevised)
     def _revise_amount(self, amount: Money, reason: str, cause: Cause, timestamp: datetime) -> None:
@@ -268,12 +293,12 @@ class Deal(LedgerAggregate):
     def revise_close_date(
         self, expected_close: date, reason: str, cause: Cause, at: datetime
     ) -> None:
+        self.revise(None, expected_close, reason, cause, at)
+
+    def _close_date_may_become(self, expected_close: date) -> None:
         self._must_be_open("revise")
         if expected_close == self.expected_close:
             raise IllegalTransition("the close date is unchanged")
-        self._revise_close_date(
-            expected_close=expected_close, reason=reason.strip(), cause=cause, timestamp=at
-        )
 
     @event(CloseDateRevised)
     def _revise_close_date(

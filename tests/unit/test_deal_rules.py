@@ -1,0 +1,77 @@
+"""Deal rules on the aggregate itself: revisions apply whole, dates and amounts."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from uuid import uuid4
+
+import pytest
+
+from domain.deal import Deal
+from domain.errors import IllegalTransition, InvalidInput
+from domain.values import Actor, Cause, Customer, Money, Role
+
+NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+SAM = Cause(Actor.user("sam", Role.SALES), "cmd-1")
+USD = "USD"
+
+
+def _deal(amount: str = "1000", expected_close: date = date(2026, 6, 30)) -> Deal:
+    return Deal.open(
+        uuid4(),
+        "Initech platform",
+        Customer("Initech", "initech.example", "US"),
+        "Platform",
+        Money(Decimal(amount), USD),
+        expected_close,
+        "sam",
+        "",
+        "default",
+        None,
+        None,
+        None,
+        None,
+        SAM,
+        NOW,
+    )
+
+
+def _pending(deal: Deal) -> list[type]:
+    return [type(e) for e in deal.collect_events()]
+
+
+def test_a_revision_of_both_records_both_events() -> None:
+    deal = _deal()
+    deal.collect_events()
+
+    deal.revise(Money(Decimal(2000), USD), date(2026, 9, 30), "scope grew", SAM, NOW)
+
+    assert _pending(deal) == [Deal.AmountRevised, Deal.CloseDateRevised]
+    assert (deal.amount, deal.expected_close) == (Money(Decimal(2000), USD), date(2026, 9, 30))
+
+
+@pytest.mark.parametrize(
+    ("amount", "expected_close", "error"),
+    [
+        (Money(Decimal(2000), USD), date(2026, 6, 30), IllegalTransition),  # close unchanged
+        (Money(Decimal(1000), USD), date(2026, 9, 30), IllegalTransition),  # amount unchanged
+        (Money(Decimal(2000), "EUR"), date(2026, 9, 30), InvalidInput),  # other currency
+    ],
+)
+def test_a_revision_with_one_refused_part_records_nothing(
+    amount: Money, expected_close: date, error: type[Exception]
+) -> None:
+    deal = _deal()
+    deal.collect_events()
+
+    with pytest.raises(error):
+        deal.revise(amount, expected_close, "", SAM, NOW)
+
+    assert _pending(deal) == []
+    assert (deal.amount, deal.expected_close) == (Money(Decimal(1000), USD), date(2026, 6, 30))
+
+
+def test_a_revision_of_nothing_is_invalid_input() -> None:
+    with pytest.raises(InvalidInput):
+        _deal().revise(None, None, "", SAM, NOW)
