@@ -53,6 +53,11 @@ class SupportKind(LedgerEnum):
     LEGAL = "legal"
 
 
+def _amount_must_be_positive(amount: Money) -> None:
+    if amount.amount <= 0:
+        raise InvalidInput("a deal's amount must be more than zero", field="amount.amount")
+
+
 class Deal(LedgerAggregate):
     class Opened(LedgerAggregate.Created):
         title: str
@@ -190,6 +195,7 @@ class Deal(LedgerAggregate):
             raise InvalidInput("a deal needs a title", field="title")
         if not owner.strip():
             raise InvalidInput("a deal needs an owner", field="owner")
+        _amount_must_be_positive(amount)
         deal: Deal = cls._start(
             cls.Opened,
             at,
@@ -283,6 +289,7 @@ class Deal(LedgerAggregate):
                 f"the deal is in {self.amount.currency}; amounts are never converted",
                 field="amount.currency",
             )
+        _amount_must_be_positive(amount)
         if amount == self.amount:
             raise IllegalTransition("the amount is unchanged")
 

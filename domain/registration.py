@@ -53,6 +53,14 @@ class ReviewReason(LedgerEnum):
     RESUBMITTED = "resubmitted"
 
 
+def _value_must_be_positive(estimated_value: Money) -> None:
+    """A registration worth nothing would still lock the customer for every other partner."""
+    if estimated_value.amount <= 0:
+        raise InvalidInput(
+            "the estimated value must be more than zero", field="estimated_value.amount"
+        )
+
+
 class Registration(LedgerAggregate):
     class Submitted(LedgerAggregate.Created):
         partner_code: str
@@ -134,6 +142,7 @@ class Registration(LedgerAggregate):
         cause: Cause,
         at: datetime,
     ) -> Registration:
+        _value_must_be_positive(estimated_value)
         if expected_close < at.date():
             raise InvalidInput("expected close date is in the past", field="expected_close")
         registration: Registration = cls._start(
@@ -244,6 +253,7 @@ class Registration(LedgerAggregate):
                 "a resubmission cannot change the customer domain; withdraw and submit anew",
                 field="customer.domain",
             )
+        _value_must_be_positive(estimated_value)
         if expected_close < at.date():
             raise InvalidInput("expected close date is in the past", field="expected_close")
         self._resubmit(

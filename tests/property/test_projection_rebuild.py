@@ -81,8 +81,8 @@ Action = tuple[Any, ...]
 
 indexes = st.integers(0, 7)
 amounts = st.one_of(
-    st.integers(0, 10**9).map(lambda cents: Decimal(cents).scaleb(-2)),
-    st.integers(0, 10**12).map(lambda micros: Decimal(micros).scaleb(-6)),
+    st.integers(1, 10**9).map(lambda cents: Decimal(cents).scaleb(-2)),
+    st.integers(1, 10**12).map(lambda micros: Decimal(micros).scaleb(-6)),
 )
 optional_stages = st.none() | st.sampled_from(STAGES)
 submit = st.tuples(

@@ -75,3 +75,19 @@ def test_a_revision_with_one_refused_part_records_nothing(
 def test_a_revision_of_nothing_is_invalid_input() -> None:
     with pytest.raises(InvalidInput):
         _deal().revise(None, None, "", SAM, NOW)
+
+
+def test_a_deal_worth_nothing_is_not_opened() -> None:
+    with pytest.raises(InvalidInput) as caught:
+        _deal(amount="0")
+    assert caught.value.details == {"field": "amount.amount"}
+
+
+def test_a_deal_amount_is_not_revised_to_nothing() -> None:
+    deal = _deal()
+    deal.collect_events()
+
+    with pytest.raises(InvalidInput):
+        deal.revise_amount(Money(Decimal(0), USD), "", SAM, NOW)
+
+    assert _pending(deal) == []
