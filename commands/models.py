@@ -173,10 +173,16 @@ class Command(BaseModel):
             raise ValueError("text must not contain NUL (\\x00) characters")
         return data
 
+    #: Optional fields added after commands of this type were first recorded. Left out
+    #: of the fingerprint while unset, so an older command re-sent still matches its record.
+    added_later: ClassVar[frozenset[str]] = frozenset()
+
     def fingerprint_body(self) -> str:
         """What must match when a command id is re-sent: the command type and every
         field but the id itself."""
-        return self.type_name + ":" + self.model_dump_json(exclude={"command_id", "correlation_id"})
+        unset = {name for name in self.added_later if getattr(self, name) is None}
+        body = self.model_dump_json(exclude={"command_id", "correlation_id", *unset})
+        return f"{self.type_name}:{body}"
 
 
 # -- partners -----------------------------------------------------------------
@@ -254,6 +260,9 @@ class ConvertRegistration(Command):
     title: ShortText
     owner: ShortText
     amount: MoneyIn | None = None
+    # Default: the registration's date, while it has not passed.
+    expected_close: Day | None = None
+    added_later: ClassVar[frozenset[str]] = frozenset({"expected_close"})
     stage: ShortText | None = None
     region: Annotated[str, Field(max_length=64)] = ""
     pipeline: ShortText = "default"
@@ -375,6 +384,9 @@ class ReopenDeal(Command):
     deal_id: UUID
     reason: Annotated[str, Field(min_length=1, max_length=4000)]
     stage: ShortText | None = None
+    # Required once the deal's own date has passed.
+    expected_close: Day | None = None
+    added_later: ClassVar[frozenset[str]] = frozenset({"expected_close"})
 
 
 COMMAND_TYPES: dict[str, type[Command]] = {

@@ -201,7 +201,7 @@ def _restore_protection_on_reopen(uow: UnitOfWork, deal: Deal, registration_id: 
 
 def reopen_deal(cmd: ReopenDeal, uow: UnitOfWork) -> Result:
     deal = _deal_for_seller(uow, cmd.deal_id, "reopen deals")
-    deal.reopen(cmd.stage, cmd.reason, uow.cause, uow.now)
+    deal.reopen(cmd.stage, cmd.reason, uow.cause, uow.now, cmd.expected_close)
     protection = uow.protection(deal.conflict_key)
     if deal.registration_id is None:
         protection.record_direct_deal(deal.id, uow.cause, uow.now)

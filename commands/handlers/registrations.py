@@ -22,7 +22,7 @@ from commands.models import (
     WithdrawRegistration,
 )
 from commands.unit_of_work import UnitOfWork
-from domain.deal import Deal
+from domain.deal import Deal, close_date_for_conversion
 from domain.errors import IllegalTransition
 from domain.ids import new_aggregate_id
 from domain.permissions import (
@@ -169,7 +169,7 @@ def convert_registration(cmd: ConvertRegistration, uow: UnitOfWork) -> Result:
             registration.customer,
             registration.product_line,
             cmd.amount.to_domain() if cmd.amount else registration.estimated_value,
-            registration.expected_close,
+            close_date_for_conversion(cmd.expected_close, registration.expected_close, uow.now),
             cmd.owner,
             cmd.region,
             cmd.pipeline,

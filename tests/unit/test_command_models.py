@@ -19,6 +19,7 @@ from commands.models import (
     MarkDealWon,
     MoneyIn,
     OnboardPartner,
+    ReopenDeal,
     SetAttribution,
     SubmitRegistration,
 )
@@ -341,6 +342,15 @@ def test_the_fingerprint_ignores_the_command_and_correlation_ids() -> None:
     first = MarkDealWon(command_id="a", actor=CAROL, deal_id=deal_id)
     second = MarkDealWon(command_id="b", actor=CAROL, deal_id=deal_id, correlation_id="flow")
     assert first.fingerprint_body() == second.fingerprint_body()
+
+
+def test_an_optional_field_added_later_stays_out_of_the_fingerprint_while_unset() -> None:
+    fields = {"command_id": "c", "actor": CAROL.model_dump(), "deal_id": str(uuid4())}
+    unset = ReopenDeal.model_validate({**fields, "reason": "back"})
+    given = ReopenDeal.model_validate({**fields, "reason": "back", "expected_close": "2027-01-31"})
+
+    assert "expected_close" not in unset.fingerprint_body()
+    assert '"expected_close":"2027-01-31"' in given.fingerprint_body()
 
 
 def test_the_fingerprint_changes_with_the_body() -> None:
