@@ -315,6 +315,7 @@ class Registration(LedgerAggregate):
     def _withdraw(self, note: str, cause: Cause, timestamp: datetime) -> None:
         self.status = RegistrationStatus.WITHDRAWN
         self.decision_note = note
+        self.protected_until = None  # withdrawing releases any protection held
 
     def expire(self, cause: Cause, at: datetime) -> None:
         self._must_be(RegistrationStatus.APPROVED, doing="expire")

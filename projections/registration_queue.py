@@ -152,6 +152,10 @@ def _extended(store: ReadStore, message: EventMessage, f: Fields) -> None:
     _set(store, message, protected_until=time_text(f["protected_until"]))
 
 
+def _withdrawn(store: ReadStore, message: EventMessage, f: Fields) -> None:
+    _status(store, message, "withdrawn", protected_until=None)
+
+
 def _converted(store: ReadStore, message: EventMessage, f: Fields) -> None:
     _status(store, message, "converted", deal_id=str(f["deal_id"]))
 
@@ -209,7 +213,7 @@ HANDLERS: dict[str, Callable[[ReadStore, EventMessage, Fields], None]] = {
     "registration.action_requested": _to("action_required"),
     "registration.resubmitted": _resubmitted,
     "registration.extended": _extended,
-    "registration.withdrawn": _to("withdrawn"),
+    "registration.withdrawn": _withdrawn,
     "registration.expired": _to("expired"),
     "registration.converted": _converted,
     "channel_protection.opened": _protection_opened,
