@@ -31,7 +31,7 @@ from domain.permissions import (
     actor_must_have_role,
     partner_may_only_act_for_itself,
 )
-from domain.policy import review_reasons
+from domain.policy import related_registrations, review_reasons
 from domain.protection import ReleaseReason
 from domain.registration import Registration, RegistrationStatus
 
@@ -74,7 +74,10 @@ def submit_registration(cmd: SubmitRegistration, uow: UnitOfWork) -> Result:
         registration, partner, protection, indexes, uow.policy.auto_approve_limits, uow.now
     )
     if reasons:
-        registration.send_to_review([r.value for r in reasons], uow.cause, uow.now)
+        related = related_registrations(
+            registration.id, registration.conflict_key, protection, indexes, uow.now
+        )
+        registration.send_to_review([r.value for r in reasons], related, uow.cause, uow.now)
         protection.claim(registration.id, partner.code, uow.cause, uow.now)
     else:
         until = uow.now + timedelta(days=uow.policy.protection_days)
@@ -118,15 +121,25 @@ def resubmit_registration(cmd: ResubmitRegistration, uow: UnitOfWork) -> Result:
     )
     # The company name may change, so the name index claims move with it.
     release_customer_claims(uow, registration)
+    customer = cmd.customer.to_domain()
+    indexes = uow.customer_indexes_of(customer, registration.product_line)
+    related = related_registrations(
+        registration.id,
+        registration.conflict_key,
+        uow.protection(registration.conflict_key),
+        indexes,
+        uow.now,
+    )
     registration.resubmit(
-        cmd.customer.to_domain(),
+        customer,
         cmd.estimated_value.to_domain(),
         cmd.expected_close,
         cmd.notes,
+        related,
         uow.cause,
         uow.now,
     )
-    for index in uow.customer_indexes(registration):
+    for index in indexes:
         index.claim(registration.id, registration.conflict_key, uow.cause, uow.now)
     return registration.id, _state(registration)
 
