@@ -19,7 +19,12 @@ from commands.transcodings import register_ledger_transcodings
 from commands.unit_of_work import MAX_ATTEMPTS, LedgerPolicy, UnitOfWork, back_off
 from domain.clock import Clock, SystemClock
 from domain.deal import Deal
-from domain.errors import ConcurrentModification, IdempotencyKeyReused, NotFound
+from domain.errors import (
+    ConcurrentModification,
+    DomainError,
+    IdempotencyKeyReused,
+    NotFound,
+)
 from domain.ids import command_record_id, partner_id
 from domain.partner import Partner
 from domain.protection import ChannelProtection, CustomerIndex
@@ -64,8 +69,10 @@ class DealLedger(Application[UUID]):
     def execute(self, command: Command) -> Outcome:
         """Handle `command` in one atomic save, exactly once per command id.
 
-        A re-sent command id returns the first outcome and writes nothing; racing
-        writers to the same aggregates are retried against fresh state.
+        A re-sent command id returns the first outcome and writes nothing, also when
+        the copies race (a refusal caused by a copy that committed first is answered
+        with that copy's outcome); racing writers to the same aggregates are retried
+        against fresh state.
         """
         if isinstance(command, ExpireProtections):
             return self.expire_protections(command)
@@ -79,7 +86,15 @@ class DealLedger(Application[UUID]):
             if previous is not None:
                 return previous
             uow = UnitOfWork(self, cause, self.clock.now())
-            aggregate_id, result = handler(command, uow)
+            try:
+                aggregate_id, result = handler(command, uow)
+            except DomainError:
+                # A concurrent copy of this command may have committed after the check
+                # above, so the refusal can be this command's own effect: replay it.
+                previous = self._previous_outcome(command, fingerprint)
+                if previous is not None:
+                    return previous
+                raise
             record = CommandRecord.handled(
                 command.type_name, fingerprint, aggregate_id, result, cause, uow.now
             )

@@ -6,12 +6,21 @@ optional `correlation_id` tying it to a wider flow.
 
 from __future__ import annotations
 
-from datetime import date
+import re
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from domain.deal import LossReason, PartnerRole, SupportKind
 from domain.errors import DomainError
@@ -19,6 +28,50 @@ from domain.partner import PartnerTier
 from domain.registration import RejectionReason
 from domain.values import Actor, ActorKind, Customer, Money, Role
 
+_PLAIN_DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?")
+_PLAIN_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _plain_decimal(value: Any) -> Any:
+    """Decimal text as people write it, or a JSON number. Left to pydantic, text could
+    also be fullwidth digits, `1_000`, padded or signed, which nobody means."""
+    if isinstance(value, bool):
+        raise ValueError("a number is expected, not true or false")
+    if isinstance(value, str) and not _PLAIN_DECIMAL.fullmatch(value):
+        raise ValueError(
+            'write the number as plain decimal text such as "1250.50": ASCII digits with '
+            "at most one decimal point; no sign, spaces, separators or exponent"
+        )
+    return value
+
+
+def _plain_date(value: Any) -> Any:
+    """A date is YYYY-MM-DD: pydantic alone would take a date-time or a Unix time."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and _PLAIN_DATE.fullmatch(value):
+        return value
+    raise ValueError("write the date as YYYY-MM-DD, such as 2027-03-31, without a time")
+
+
+PlainDecimal = Annotated[
+    Decimal,
+    BeforeValidator(_plain_decimal),
+    WithJsonSchema(
+        {"anyOf": [{"type": "number"}, {"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)?$"}]},
+        mode="validation",
+    ),
+]
+# 18 digits: read models keep money as 64-bit micro-units, exact to 10**12.
+Amount = Annotated[PlainDecimal, Field(gt=0, max_digits=18, decimal_places=6, allow_inf_nan=False)]
+Day = Annotated[
+    date,
+    BeforeValidator(_plain_date),
+    WithJsonSchema(
+        {"type": "string", "format": "date", "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"},
+        mode="validation",
+    ),
+]
 Text = Annotated[str, Field(max_length=4000)]
 ShortText = Annotated[str, Field(min_length=1, max_length=200)]
 PartnerCode = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][\w.-]*$")]
@@ -66,8 +119,7 @@ class ActorIn(BaseModel):
 class MoneyIn(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    # 18 digits: read models keep money as 64-bit micro-units, exact to 10**12.
-    amount: Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=6, allow_inf_nan=False)]
+    amount: Amount  # positive: every amount a command carries is a deal's or a value
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
 
     @field_validator("currency")
@@ -121,10 +173,16 @@ class Command(BaseModel):
             raise ValueError("text must not contain NUL (\\x00) characters")
         return data
 
+    #: Optional fields added after commands of this type were first recorded. Left out
+    #: of the fingerprint while unset, so an older command re-sent still matches its record.
+    added_later: ClassVar[frozenset[str]] = frozenset()
+
     def fingerprint_body(self) -> str:
         """What must match when a command id is re-sent: the command type and every
         field but the id itself."""
-        return self.type_name + ":" + self.model_dump_json(exclude={"command_id", "correlation_id"})
+        unset = {name for name in self.added_later if getattr(self, name) is None}
+        body = self.model_dump_json(exclude={"command_id", "correlation_id", *unset})
+        return f"{self.type_name}:{body}"
 
 
 # -- partners -----------------------------------------------------------------
@@ -159,7 +217,7 @@ class SubmitRegistration(Command):
     customer: CustomerIn
     product_line: ShortText
     estimated_value: MoneyIn
-    expected_close: date
+    expected_close: Day
     notes: Text = ""
 
 
@@ -183,7 +241,7 @@ class ResubmitRegistration(Command):
     registration_id: UUID
     customer: CustomerIn
     estimated_value: MoneyIn
-    expected_close: date
+    expected_close: Day
     notes: Text = ""
 
 
@@ -202,6 +260,9 @@ class ConvertRegistration(Command):
     title: ShortText
     owner: ShortText
     amount: MoneyIn | None = None
+    # Default: the registration's date, while it has not passed.
+    expected_close: Day | None = None
+    added_later: ClassVar[frozenset[str]] = frozenset({"expected_close"})
     stage: ShortText | None = None
     region: Annotated[str, Field(max_length=64)] = ""
     pipeline: ShortText = "default"
@@ -222,7 +283,7 @@ class OpenDeal(Command):
     customer: CustomerIn
     product_line: ShortText
     amount: MoneyIn
-    expected_close: date
+    expected_close: Day
     owner: ShortText
     region: Annotated[str, Field(max_length=64)] = ""
     pipeline: ShortText = "default"
@@ -235,6 +296,21 @@ class MoveDealStage(Command):
     reason: Text = ""
 
 
+class ReviseDeal(Command):
+    """Revise the amount, the expected close date or both, in one atomic command."""
+
+    deal_id: UUID
+    amount: MoneyIn | None = None
+    expected_close: Day | None = None
+    reason: Text = ""
+
+    @model_validator(mode="after")
+    def _something_to_revise(self) -> ReviseDeal:
+        if self.amount is None and self.expected_close is None:
+            raise ValueError("give `amount`, `expected_close` or both")
+        return self
+
+
 class ReviseDealAmount(Command):
     deal_id: UUID
     amount: MoneyIn
@@ -243,7 +319,7 @@ class ReviseDealAmount(Command):
 
 class ReviseDealCloseDate(Command):
     deal_id: UUID
-    expected_close: date
+    expected_close: Day
     reason: Text = ""
 
 
@@ -260,7 +336,7 @@ class DetachPartner(Command):
 
 class SetAttribution(Command):
     deal_id: UUID
-    shares: dict[PartnerCode, Annotated[Decimal, Field(ge=0, le=100, allow_inf_nan=False)]]
+    shares: dict[PartnerCode, Annotated[PlainDecimal, Field(ge=0, le=100, allow_inf_nan=False)]]
 
     @field_validator("shares")
     @classmethod
@@ -308,6 +384,9 @@ class ReopenDeal(Command):
     deal_id: UUID
     reason: Annotated[str, Field(min_length=1, max_length=4000)]
     stage: ShortText | None = None
+    # Required once the deal's own date has passed.
+    expected_close: Day | None = None
+    added_later: ClassVar[frozenset[str]] = frozenset({"expected_close"})
 
 
 COMMAND_TYPES: dict[str, type[Command]] = {
@@ -328,6 +407,7 @@ COMMAND_TYPES: dict[str, type[Command]] = {
         ExpireProtections,
         OpenDeal,
         MoveDealStage,
+        ReviseDeal,
         ReviseDealAmount,
         ReviseDealCloseDate,
         AttachPartner,

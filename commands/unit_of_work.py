@@ -19,7 +19,7 @@ from domain.normalise import normalise_company_name, registrable_domain
 from domain.partner import Partner
 from domain.protection import ChannelProtection, CustomerIndex, IndexKind
 from domain.registration import Registration
-from domain.values import Cause
+from domain.values import Cause, Customer
 
 if TYPE_CHECKING:
     from commands.ledger import DealLedger
@@ -108,17 +108,21 @@ class UnitOfWork:
 
     def customer_indexes(self, registration: Registration) -> list[CustomerIndex]:
         """The company-name and registrable-domain indexes a registration belongs to."""
+        return self.customer_indexes_of(registration.customer, registration.product_line)
+
+    def customer_indexes_of(self, customer: Customer, product_line: str) -> list[CustomerIndex]:
+        """The company-name and registrable-domain indexes of `customer` on a product line."""
         entries = (
-            (IndexKind.COMPANY_NAME, normalise_company_name(registration.customer.name)),
-            (IndexKind.REGISTRABLE_DOMAIN, registrable_domain(registration.customer.domain)),
+            (IndexKind.COMPANY_NAME, normalise_company_name(customer.name)),
+            (IndexKind.REGISTRABLE_DOMAIN, registrable_domain(customer.domain)),
         )
         indexes = []
         for kind, value in entries:
-            index_id = customer_index_id(kind.value, value, registration.product_line)
+            index_id = customer_index_id(kind.value, value, product_line)
             index = self.find(CustomerIndex, index_id)
             if index is None:
                 index = self.add(
-                    CustomerIndex.open(kind, value, registration.product_line, self.cause, self.now)
+                    CustomerIndex.open(kind, value, product_line, self.cause, self.now)
                 )
             indexes.append(index)
         return indexes

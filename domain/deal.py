@@ -53,6 +53,33 @@ class SupportKind(LedgerEnum):
     LEGAL = "legal"
 
 
+def close_date_must_not_have_passed(expected_close: date, at: datetime) -> None:
+    """An open deal's expected close date is never set before today (UTC)."""
+    if expected_close < at.date():
+        raise InvalidInput(
+            f"expected_close {expected_close} is before today ({at.date()})",
+            field="expected_close",
+        )
+
+
+def close_date_for_conversion(given: date | None, registered: date, at: datetime) -> date:
+    """A converted deal takes the given date, else the registration's while it is ahead."""
+    if given is not None:
+        return given
+    if registered < at.date():
+        raise InvalidInput(
+            f"the registration's expected close date {registered} has passed; "
+            "give the deal a new expected_close",
+            field="expected_close",
+        )
+    return registered
+
+
+def _amount_must_be_positive(amount: Money) -> None:
+    if amount.amount <= 0:
+        raise InvalidInput("a deal's amount must be more than zero", field="amount.amount")
+
+
 class Deal(LedgerAggregate):
     class Opened(LedgerAggregate.Created):
         title: str
@@ -190,6 +217,8 @@ class Deal(LedgerAggregate):
             raise InvalidInput("a deal needs a title", field="title")
         if not owner.strip():
             raise InvalidInput("a deal needs an owner", field="owner")
+        _amount_must_be_positive(amount)
+        close_date_must_not_have_passed(expected_close, at)
         deal: Deal = cls._start(
             cls.Opened,
             at,
@@ -250,16 +279,42 @@ class Deal(LedgerAggregate):
         self.stage = to_stage
         self.stage_entered_at = timestamp
 
+    def revise(
+        self,
+        amount: Money | None,
+        expected_close: date | None,
+        reason: str,
+        cause: Cause,
+        at: datetime,
+    ) -> None:
+        """Revise the amount, the close date or both: every part is checked before any
+        is recorded, so a revision applies whole or not at all."""
+        if amount is None and expected_close is None:
+            raise InvalidInput("give an amount, an expected close date or both", field="amount")
+        if amount is not None:
+            self._amount_may_become(amount)
+        if expected_close is not None:
+            self._close_date_may_become(expected_close, at)
+        if amount is not None:
+            self._revise_amount(amount=amount, reason=reason.strip(), cause=cause, timestamp=at)
+        if expected_close is not None:
+            self._revise_close_date(
+                expected_close=expected_close, reason=reason.strip(), cause=cause, timestamp=at
+            )
+
     def revise_amount(self, amount: Money, reason: str, cause: Cause, at: datetime) -> None:
+        self.revise(amount, None, reason, cause, at)
+
+    def _amount_may_become(self, amount: Money) -> None:
         self._must_be_open("revise")
         if amount.currency != self.amount.currency:
             raise InvalidInput(
                 f"the deal is in {self.amount.currency}; amounts are never converted",
                 field="amount.currency",
             )
+        _amount_must_be_positive(amount)
         if amount == self.amount:
             raise IllegalTransition("the amount is unchanged")
-        self._revise_amount(amount=amount, reason=reason.strip(), cause=cause, timestamp=at)
 
     @event(AmountRevised)
     def _revise_amount(self, amount: Money, reason: str, cause: Cause, timestamp: datetime) -> None:
@@ -268,12 +323,13 @@ class Deal(LedgerAggregate):
     def revise_close_date(
         self, expected_close: date, reason: str, cause: Cause, at: datetime
     ) -> None:
+        self.revise(None, expected_close, reason, cause, at)
+
+    def _close_date_may_become(self, expected_close: date, at: datetime) -> None:
         self._must_be_open("revise")
         if expected_close == self.expected_close:
             raise IllegalTransition("the close date is unchanged")
-        self._revise_close_date(
-            expected_close=expected_close, reason=reason.strip(), cause=cause, timestamp=at
-        )
+        close_date_must_not_have_passed(expected_close, at)
 
     @event(CloseDateRevised)
     def _revise_close_date(
@@ -462,14 +518,35 @@ class Deal(LedgerAggregate):
         self.loss_reason = LossReason(reason)
         self.competitor = competitor
 
-    def reopen(self, stage: str | None, reason: str, cause: Cause, at: datetime) -> None:
+    def reopen(
+        self,
+        stage: str | None,
+        reason: str,
+        cause: Cause,
+        at: datetime,
+        expected_close: date | None = None,
+    ) -> None:
+        """Reopen a closed deal; it needs a new expected close date once its own has passed
+        (a new date is recorded as a close-date revision after the reopening)."""
         if self.is_open:
             raise IllegalTransition("the deal is already open")
         stage_name = stage or self.stage
         pipeline_named(self.pipeline).stage(stage_name)
         if not reason.strip():
             raise InvalidInput("say why the deal is reopened", field="reason")
+        if expected_close is not None:
+            close_date_must_not_have_passed(expected_close, at)
+        elif self.expected_close < at.date():
+            raise InvalidInput(
+                f"the deal's expected close date {self.expected_close} has passed; "
+                "give a new expected_close to reopen it",
+                field="expected_close",
+            )
         self._reopen(stage=stage_name, reason=reason.strip(), cause=cause, timestamp=at)
+        if expected_close is not None and expected_close != self.expected_close:
+            self._revise_close_date(
+                expected_close=expected_close, reason=reason.strip(), cause=cause, timestamp=at
+            )
 
     @event(Reopened)
     def _reopen(self, stage: str, reason: str, cause: Cause, timestamp: datetime) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
+from uuid import UUID
 
 from domain.partner import Partner
 from domain.protection import ChannelProtection, CustomerIndex
@@ -46,3 +47,30 @@ def review_reasons(
     if not value_is_within_auto_approval_limit(registration, limits):
         reasons.append(ReviewReason.ABOVE_AUTO_APPROVAL_LIMIT)
     return reasons
+
+
+def related_registrations(
+    registration_id: UUID,
+    key: str,
+    protection: ChannelProtection,
+    indexes: list[CustomerIndex],
+    at: datetime,
+) -> dict[str, list[UUID]]:
+    """The registrations behind the key_protected, key_contested and near_duplicate
+    reasons of registration `registration_id` on conflict key `key`, so a reviewer
+    sees whom it collides with."""
+    related: dict[str, list[UUID]] = {}
+    if protection.is_protected_at(at) and protection.holder not in (None, registration_id):
+        related[ReviewReason.KEY_PROTECTED.value] = [protection.holder]
+    others = [UUID(rid) for rid in protection.pending if rid != str(registration_id)]
+    if others:
+        related[ReviewReason.KEY_CONTESTED.value] = others
+    near = {
+        UUID(rid)
+        for index in indexes
+        for rid, claimed_key in index.claims.items()
+        if claimed_key != key and rid != str(registration_id)
+    }
+    if near:
+        related[ReviewReason.NEAR_DUPLICATE.value] = sorted(near, key=str)
+    return related

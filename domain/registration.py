@@ -7,7 +7,9 @@ expired | withdrawn | converted. rejected, expired and withdrawn are terminal.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import event
@@ -53,7 +55,31 @@ class ReviewReason(LedgerEnum):
     RESUBMITTED = "resubmitted"
 
 
+def _related(related: Mapping[str, Iterable[UUID]]) -> dict[str, list[UUID]]:
+    """Reasons with at least one registration, each list sorted and without repeats."""
+    tidy = {str(reason): sorted(set(ids), key=str) for reason, ids in related.items()}
+    return {reason: ids for reason, ids in sorted(tidy.items()) if ids}
+
+
+def _value_must_be_positive(estimated_value: Money) -> None:
+    """A registration worth nothing would still lock the customer for every other partner."""
+    if estimated_value.amount <= 0:
+        raise InvalidInput(
+            "the estimated value must be more than zero", field="estimated_value.amount"
+        )
+
+
 class Registration(LedgerAggregate):
+    # v2 state added `related_registrations` (and a withdrawn registration holds no
+    # protected_until); snapshots of v1 are upcast.
+    class_version = 2
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        state["related_registrations"] = {}
+        if state.get("status") == RegistrationStatus.WITHDRAWN:
+            state["protected_until"] = None
+
     class Submitted(LedgerAggregate.Created):
         partner_code: str
         customer: Customer
@@ -63,7 +89,16 @@ class Registration(LedgerAggregate):
         notes: str
 
     class SentToReview(LedgerAggregate.Event):
+        """v2 added `related`: review reason -> the registrations that caused it (the key's
+        holder, its other claimants, near-duplicates); v1 events are upcast with none."""
+
+        class_version = 2
         reasons: list[str]
+        related: dict[str, list[UUID]]
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["related"] = {}
 
     class Approved(LedgerAggregate.Event):
         protected_until: datetime
@@ -77,10 +112,18 @@ class Registration(LedgerAggregate):
         note: str
 
     class Resubmitted(LedgerAggregate.Event):
+        """v2 added `related`, as on SentToReview; v1 events are upcast with none."""
+
+        class_version = 2
         customer: Customer
         estimated_value: Money
         expected_close: date
         notes: str
+        related: dict[str, list[UUID]]
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["related"] = {}
 
     class Extended(LedgerAggregate.Event):
         protected_until: datetime
@@ -114,6 +157,8 @@ class Registration(LedgerAggregate):
         self.submitted_by = cause.actor
         self.status = RegistrationStatus.SUBMITTED
         self.review_reasons: list[str] = []
+        # review reason -> the registrations behind it, as recorded at (re)submission
+        self.related_registrations: dict[str, list[UUID]] = {}
         self.protected_until: datetime | None = None
         self.approved_automatically = False
         self.extensions = 0
@@ -134,6 +179,7 @@ class Registration(LedgerAggregate):
         cause: Cause,
         at: datetime,
     ) -> Registration:
+        _value_must_be_positive(estimated_value)
         if expected_close < at.date():
             raise InvalidInput("expected close date is in the past", field="expected_close")
         registration: Registration = cls._start(
@@ -175,14 +221,30 @@ class Registration(LedgerAggregate):
 
     # -- transitions ---------------------------------------------------------
 
-    def send_to_review(self, reasons: list[str], cause: Cause, at: datetime) -> None:
+    def send_to_review(
+        self,
+        reasons: list[str],
+        related: Mapping[str, Iterable[UUID]],
+        cause: Cause,
+        at: datetime,
+    ) -> None:
+        """`related`: for a reason, the registrations that caused it."""
         self._must_be(RegistrationStatus.SUBMITTED, doing="send to review")
-        self._send_to_review(reasons=sorted(set(reasons)), cause=cause, timestamp=at)
+        self._send_to_review(
+            reasons=sorted(set(reasons)), related=_related(related), cause=cause, timestamp=at
+        )
 
     @event(SentToReview)
-    def _send_to_review(self, reasons: list[str], cause: Cause, timestamp: datetime) -> None:
+    def _send_to_review(
+        self,
+        reasons: list[str],
+        related: dict[str, list[UUID]],
+        cause: Cause,
+        timestamp: datetime,
+    ) -> None:
         self.status = RegistrationStatus.IN_REVIEW
         self.review_reasons = list(reasons)
+        self.related_registrations = _related(related)
 
     def approve(
         self, protected_until: datetime, automatically: bool, cause: Cause, at: datetime
@@ -205,6 +267,7 @@ class Registration(LedgerAggregate):
         self.protected_until = protected_until
         self.approved_automatically = automatically
         self.review_reasons = []
+        self.related_registrations = {}
 
     def reject(self, reason: RejectionReason, note: str, cause: Cause, at: datetime) -> None:
         self._must_be(RegistrationStatus.IN_REVIEW, doing="reject")
@@ -235,15 +298,18 @@ class Registration(LedgerAggregate):
         estimated_value: Money,
         expected_close: date,
         notes: str,
+        related: Mapping[str, Iterable[UUID]],
         cause: Cause,
         at: datetime,
     ) -> None:
+        """`related`: the registrations this one conflicts with now, by review reason."""
         self._must_be(RegistrationStatus.ACTION_REQUIRED, doing="resubmit")
         if conflict_key(customer.domain, self.product_line) != self.conflict_key:
             raise InvalidInput(
                 "a resubmission cannot change the customer domain; withdraw and submit anew",
                 field="customer.domain",
             )
+        _value_must_be_positive(estimated_value)
         if expected_close < at.date():
             raise InvalidInput("expected close date is in the past", field="expected_close")
         self._resubmit(
@@ -251,6 +317,7 @@ class Registration(LedgerAggregate):
             estimated_value=estimated_value,
             expected_close=expected_close,
             notes=notes.strip(),
+            related=_related(related),
             cause=cause,
             timestamp=at,
         )
@@ -262,6 +329,7 @@ class Registration(LedgerAggregate):
         estimated_value: Money,
         expected_close: date,
         notes: str,
+        related: dict[str, list[UUID]],
         cause: Cause,
         timestamp: datetime,
     ) -> None:
@@ -271,6 +339,7 @@ class Registration(LedgerAggregate):
         self.notes = notes
         self.status = RegistrationStatus.IN_REVIEW
         self.review_reasons = [ReviewReason.RESUBMITTED.value]
+        self.related_registrations = _related(related)
 
     def extend(
         self, protected_until: datetime, max_extensions: int, cause: Cause, at: datetime
@@ -305,6 +374,7 @@ class Registration(LedgerAggregate):
     def _withdraw(self, note: str, cause: Cause, timestamp: datetime) -> None:
         self.status = RegistrationStatus.WITHDRAWN
         self.decision_note = note
+        self.protected_until = None  # withdrawing releases any protection held
 
     def expire(self, cause: Cause, at: datetime) -> None:
         self._must_be(RegistrationStatus.APPROVED, doing="expire")

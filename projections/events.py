@@ -10,6 +10,7 @@ whose newer version changed its shape fails here and is dead-lettered.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -98,6 +99,23 @@ def text_list(value: Any) -> list[str]:
     return [text(item) for item in value]
 
 
+def uuid_lists(value: Any) -> dict[str, list[UUID]]:
+    def ids(items: Any) -> list[UUID]:
+        if not isinstance(items, list):
+            raise TypeError(f"expected a list, got {type(items).__name__}")
+        return [uuid(item) for item in items]
+
+    return {text(key): ids(items) for key, items in _mapping(value).items()}
+
+
+@dataclass(frozen=True)
+class AddedLater:
+    """A field a later version of the event added: older messages lack it."""
+
+    parse: Parser
+    default: Callable[[], Any]
+
+
 def decimal_map(value: Any) -> dict[str, Decimal]:
     return {text(key): decimal(item) for key, item in _mapping(value).items()}
 
@@ -106,7 +124,7 @@ def money_map(value: Any) -> dict[str, Money]:
     return {text(key): money(item) for key, item in _mapping(value).items()}
 
 
-_DEAL_OPENED: dict[str, Parser] = {
+_DEAL_OPENED: dict[str, Parser | AddedLater] = {
     "title": text,
     "customer": customer,
     "product_line": text,
@@ -122,7 +140,7 @@ _DEAL_OPENED: dict[str, Parser] = {
 }
 
 # Event name -> the fields the read models use, with their parsers.
-SCHEMAS: dict[str, dict[str, Parser]] = {
+SCHEMAS: dict[str, dict[str, Parser | AddedLater]] = {
     "deal.opened": _DEAL_OPENED,
     "deal.stage_changed": {"from_stage": text, "to_stage": text},
     "deal.amount_revised": {"amount": money},
@@ -140,7 +158,10 @@ SCHEMAS: dict[str, dict[str, Parser]] = {
         "estimated_value": money,
         "expected_close": day,
     },
-    "registration.sent_to_review": {"reasons": text_list},
+    "registration.sent_to_review": {
+        "reasons": text_list,
+        "related": AddedLater(uuid_lists, dict),  # v2
+    },
     "registration.approved": {"protected_until": instant, "automatically": boolean},
     "registration.rejected": {"reason": text},
     "registration.action_requested": {"note": text},
@@ -148,6 +169,7 @@ SCHEMAS: dict[str, dict[str, Parser]] = {
         "customer": customer,
         "estimated_value": money,
         "expected_close": day,
+        "related": AddedLater(uuid_lists, dict),  # v2
     },
     "registration.extended": {"protected_until": instant},
     "registration.withdrawn": {},
@@ -184,6 +206,12 @@ def decode(message: EventMessage) -> Fields:
         data = _mapping(message.data)
         if message.occurred_at.utcoffset() is None:
             raise ValueError("occurred_at has no UTC offset")
-        return {key: parse(data[key]) for key, parse in schema.items()}
+        return {key: _field(data, key, parse) for key, parse in schema.items()}
     except SCHEMA_ERRORS as exc:
         raise invalid(message, exc) from None
+
+
+def _field(data: Mapping[str, Any], key: str, parse: Parser | AddedLater) -> Any:
+    if isinstance(parse, AddedLater):
+        return parse.parse(data[key]) if key in data else parse.default()
+    return parse(data[key])

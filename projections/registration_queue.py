@@ -47,6 +47,7 @@ class ReviewItem:
     value: Decimal
     currency: str
     review_reasons: tuple[str, ...]
+    related_registrations: dict[str, tuple[UUID, ...]]  # review reason -> registrations
     submitted_at: datetime
     status_changed_at: datetime
     age_hours: Decimal  # since submission, to 0.01 hour
@@ -112,10 +113,27 @@ def _submitted(store: ReadStore, message: EventMessage, f: Fields) -> None:
             at,
         ),
     )
+    _relate(store, message, {})
+
+
+def _relate(store: ReadStore, message: EventMessage, related: dict[str, list[UUID]]) -> None:
+    """Replaces the registrations recorded behind each review reason."""
+    registration_id = str(message.aggregate_id)
+    store.execute(
+        "DELETE FROM rm_registration_related WHERE registration_id = %s", (registration_id,)
+    )
+    for reason, ids in sorted(related.items()):
+        for related_id in sorted({str(i) for i in ids}):
+            store.execute(
+                "INSERT INTO rm_registration_related (registration_id, reason, related_id) "
+                "VALUES (%s, %s, %s)",
+                (registration_id, reason, related_id),
+            )
 
 
 def _sent_to_review(store: ReadStore, message: EventMessage, f: Fields) -> None:
     _status(store, message, "in_review", review_reasons=",".join(sorted(set(f["reasons"]))))
+    _relate(store, message, f["related"])
 
 
 def _approved(store: ReadStore, message: EventMessage, f: Fields) -> None:
@@ -126,6 +144,7 @@ def _approved(store: ReadStore, message: EventMessage, f: Fields) -> None:
         review_reasons="",
         protected_until=time_text(f["protected_until"]),
     )
+    _relate(store, message, {})
 
 
 def _rejected(store: ReadStore, message: EventMessage, f: Fields) -> None:
@@ -146,10 +165,15 @@ def _resubmitted(store: ReadStore, message: EventMessage, f: Fields) -> None:
         currency=value.currency,
         expected_close=date_text(f["expected_close"]),
     )
+    _relate(store, message, f["related"])
 
 
 def _extended(store: ReadStore, message: EventMessage, f: Fields) -> None:
     _set(store, message, protected_until=time_text(f["protected_until"]))
+
+
+def _withdrawn(store: ReadStore, message: EventMessage, f: Fields) -> None:
+    _status(store, message, "withdrawn", protected_until=None)
 
 
 def _converted(store: ReadStore, message: EventMessage, f: Fields) -> None:
@@ -209,7 +233,7 @@ HANDLERS: dict[str, Callable[[ReadStore, EventMessage, Fields], None]] = {
     "registration.action_requested": _to("action_required"),
     "registration.resubmitted": _resubmitted,
     "registration.extended": _extended,
-    "registration.withdrawn": _to("withdrawn"),
+    "registration.withdrawn": _withdrawn,
     "registration.expired": _to("expired"),
     "registration.converted": _converted,
     "channel_protection.opened": _protection_opened,
@@ -232,6 +256,7 @@ def review_queue(store: ReadStore, *, now: datetime, sla_hours: float) -> list[R
         "ORDER BY submitted_at, registration_id",
         AWAITING_REVIEW,
     )
+    related = _related_of_awaiting_review(store)
     items = []
     for row in rows:
         submitted_at = parse_time(row[10])
@@ -249,6 +274,7 @@ def review_queue(store: ReadStore, *, now: datetime, sla_hours: float) -> list[R
                 value=from_micros(row[7], row[8]),
                 currency=row[8],
                 review_reasons=tuple(r for r in str(row[9]).split(",") if r),
+                related_registrations=related.get(row[0], {}),
                 submitted_at=submitted_at,
                 status_changed_at=parse_time(row[11]),
                 age_hours=hours.quantize(_HOURS, rounding=ROUND_HALF_EVEN),
@@ -256,6 +282,22 @@ def review_queue(store: ReadStore, *, now: datetime, sla_hours: float) -> list[R
             )
         )
     return items
+
+
+def _related_of_awaiting_review(store: ReadStore) -> dict[str, dict[str, tuple[UUID, ...]]]:
+    rows = store.fetchall(
+        "SELECT x.registration_id, x.reason, x.related_id FROM rm_registration_related x "
+        "JOIN rm_registration r ON r.registration_id = x.registration_id "
+        "WHERE r.status IN (%s, %s) ORDER BY x.registration_id, x.reason, x.related_id",
+        AWAITING_REVIEW,
+    )
+    found: dict[str, dict[str, list[UUID]]] = {}
+    for registration_id, reason, related_id in rows:
+        found.setdefault(registration_id, {}).setdefault(reason, []).append(UUID(related_id))
+    return {
+        registration_id: {reason: tuple(ids) for reason, ids in by_reason.items()}
+        for registration_id, by_reason in found.items()
+    }
 
 
 def open_conflicts(store: ReadStore, *, now: datetime | None = None) -> list[OpenConflict]:

@@ -193,6 +193,18 @@ TABLES: tuple[Table, ...] = (
         (("status",), ("conflict_key",)),
     ),
     Table(
+        # A table of its own (not a column of rm_registration) so that an existing
+        # read-model database gains it without migrating; rebuild to fill it.
+        "rm_registration_related",
+        "registration_queue",
+        (
+            "registration_id TEXT NOT NULL",
+            "reason TEXT NOT NULL",  # a review reason (key_protected, near_duplicate, ...)
+            "related_id TEXT NOT NULL",  # a registration behind that reason
+        ),
+        ("registration_id", "reason", "related_id"),
+    ),
+    Table(
         "rm_protection",
         "registration_queue",
         (

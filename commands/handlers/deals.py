@@ -18,6 +18,7 @@ from commands.models import (
     ReopenDeal,
     RequestSupport,
     ResolveSupport,
+    ReviseDeal,
     ReviseDealAmount,
     ReviseDealCloseDate,
     SetAttribution,
@@ -84,6 +85,13 @@ def open_deal(cmd: OpenDeal, uow: UnitOfWork) -> Result:
 def move_deal_stage(cmd: MoveDealStage, uow: UnitOfWork) -> Result:
     deal = _deal_for_seller(uow, cmd.deal_id, "move deals")
     deal.move_to_stage(cmd.stage, cmd.reason, uow.cause, uow.now)
+    return deal.id, _state(deal)
+
+
+def revise_deal(cmd: ReviseDeal, uow: UnitOfWork) -> Result:
+    deal = _deal_for_seller(uow, cmd.deal_id, "revise deals")
+    amount = cmd.amount.to_domain() if cmd.amount is not None else None
+    deal.revise(amount, cmd.expected_close, cmd.reason, uow.cause, uow.now)
     return deal.id, _state(deal)
 
 
@@ -193,7 +201,7 @@ def _restore_protection_on_reopen(uow: UnitOfWork, deal: Deal, registration_id: 
 
 def reopen_deal(cmd: ReopenDeal, uow: UnitOfWork) -> Result:
     deal = _deal_for_seller(uow, cmd.deal_id, "reopen deals")
-    deal.reopen(cmd.stage, cmd.reason, uow.cause, uow.now)
+    deal.reopen(cmd.stage, cmd.reason, uow.cause, uow.now, cmd.expected_close)
     protection = uow.protection(deal.conflict_key)
     if deal.registration_id is None:
         protection.record_direct_deal(deal.id, uow.cause, uow.now)
@@ -205,6 +213,7 @@ def reopen_deal(cmd: ReopenDeal, uow: UnitOfWork) -> Result:
 HANDLERS: dict[type, Any] = {
     OpenDeal: open_deal,
     MoveDealStage: move_deal_stage,
+    ReviseDeal: revise_deal,
     ReviseDealAmount: revise_deal_amount,
     ReviseDealCloseDate: revise_deal_close_date,
     AttachPartner: attach_partner,

@@ -22,7 +22,7 @@ from commands.models import (
     WithdrawRegistration,
 )
 from commands.unit_of_work import UnitOfWork
-from domain.deal import Deal
+from domain.deal import Deal, close_date_for_conversion
 from domain.errors import IllegalTransition
 from domain.ids import new_aggregate_id
 from domain.permissions import (
@@ -31,7 +31,7 @@ from domain.permissions import (
     actor_must_have_role,
     partner_may_only_act_for_itself,
 )
-from domain.policy import review_reasons
+from domain.policy import related_registrations, review_reasons
 from domain.protection import ReleaseReason
 from domain.registration import Registration, RegistrationStatus
 
@@ -74,7 +74,10 @@ def submit_registration(cmd: SubmitRegistration, uow: UnitOfWork) -> Result:
         registration, partner, protection, indexes, uow.policy.auto_approve_limits, uow.now
     )
     if reasons:
-        registration.send_to_review([r.value for r in reasons], uow.cause, uow.now)
+        related = related_registrations(
+            registration.id, registration.conflict_key, protection, indexes, uow.now
+        )
+        registration.send_to_review([r.value for r in reasons], related, uow.cause, uow.now)
         protection.claim(registration.id, partner.code, uow.cause, uow.now)
     else:
         until = uow.now + timedelta(days=uow.policy.protection_days)
@@ -118,15 +121,25 @@ def resubmit_registration(cmd: ResubmitRegistration, uow: UnitOfWork) -> Result:
     )
     # The company name may change, so the name index claims move with it.
     release_customer_claims(uow, registration)
+    customer = cmd.customer.to_domain()
+    indexes = uow.customer_indexes_of(customer, registration.product_line)
+    related = related_registrations(
+        registration.id,
+        registration.conflict_key,
+        uow.protection(registration.conflict_key),
+        indexes,
+        uow.now,
+    )
     registration.resubmit(
-        cmd.customer.to_domain(),
+        customer,
         cmd.estimated_value.to_domain(),
         cmd.expected_close,
         cmd.notes,
+        related,
         uow.cause,
         uow.now,
     )
-    for index in uow.customer_indexes(registration):
+    for index in indexes:
         index.claim(registration.id, registration.conflict_key, uow.cause, uow.now)
     return registration.id, _state(registration)
 
@@ -169,7 +182,7 @@ def convert_registration(cmd: ConvertRegistration, uow: UnitOfWork) -> Result:
             registration.customer,
             registration.product_line,
             cmd.amount.to_domain() if cmd.amount else registration.estimated_value,
-            registration.expected_close,
+            close_date_for_conversion(cmd.expected_close, registration.expected_close, uow.now),
             cmd.owner,
             cmd.region,
             cmd.pipeline,

@@ -20,6 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from commands.ledger import DealLedger
 from domain.clock import Clock
@@ -135,6 +136,21 @@ def _unexpected(request: Request, exc: Exception, correlation: str) -> JSONRespo
     )
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at the request's path, asked of the routes
+    themselves (included routers too) by matching the path with each method."""
+    routes = request.app.router.routes
+
+    def served(method: str) -> bool:
+        probe = {**request.scope, "method": method}
+        return any(route.matches(probe)[0] is Match.FULL for route in routes)
+
+    return [method for method in _METHODS if served(method)]
+
+
 def _install_handlers(app: FastAPI) -> None:
     async def on_domain_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, DomainError)
@@ -165,6 +181,8 @@ def _install_handlers(app: FastAPI) -> None:
         if exc.status_code == 404:
             return problem(request, "not_found", f"no route {request.url.path}", headers=headers)
         if exc.status_code == 405:
+            # Starlette names only the first route that matched the path.
+            headers["Allow"] = ", ".join(allowed_methods(request))
             return problem(
                 request,
                 "method_not_allowed",

@@ -88,9 +88,7 @@ CorrelationId = Annotated[
 
 
 def _endpoint(route: CommandRoute) -> Callable[..., JSONResponse]:
-    body_type = route.body or body_model(
-        route.command, path_fields=route.path_fields, optional=route.optional
-    )
+    body_type = body_model(route.command, path_fields=route.path_fields, optional=route.optional)
 
     def endpoint(request: Request, **params: Any) -> JSONResponse:
         body = params.pop("body", None)
@@ -159,7 +157,7 @@ def add_command_routes(app: FastAPI) -> None:
                 f"Issues `{route.command.__name__}`. Roles: {roles}."
                 + (" Partners only for their own resources." if route.scope != "none" else "")
             ),
-            operation_id=route.command.__name__ if route.split is None else "ReviseDeal",
+            operation_id=route.command.__name__,
             tags=["commands"],
             responses=problem_responses(400, 401, 403, 404, 409, 422, 503),
         )

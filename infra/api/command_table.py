@@ -4,52 +4,17 @@ creation answers with, and an example body (shown in OpenAPI, used by tests)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
-from typing import Annotated, Any, Literal
-
-from pydantic import BaseModel, Field
+from typing import Any, Literal
 
 from commands import models as m
 from domain.values import Role
 from infra.api import access
-from infra.api.bodies import RequestBody
-from infra.api.problems import InvalidRequest
 
 Scope = Literal["none", "registration", "deal"]
-Split = Callable[[dict[str, Any]], list[tuple[type[m.Command], dict[str, Any]]]]
 
 _CUSTOMER = {"name": "Umbrella Corp", "domain": "umbrella.example", "country": "GB"}
 _MONEY = {"amount": "120000.00", "currency": "USD"}
-
-
-class ReviseDealBody(RequestBody):
-    """Revise the amount, the expected close date, or both (one command each)."""
-
-    amount: m.MoneyIn | None = None
-    expected_close: date | None = None
-    reason: Annotated[str, Field(max_length=4000)] = ""
-
-
-def _split_revision(fields: dict[str, Any]) -> list[tuple[type[m.Command], dict[str, Any]]]:
-    base = {"deal_id": fields["deal_id"], "reason": fields.get("reason", "")}
-    parts: list[tuple[type[m.Command], dict[str, Any]]] = []
-    if fields.get("amount") is not None:
-        parts.append((m.ReviseDealAmount, {**base, "amount": fields["amount"]}))
-    if fields.get("expected_close") is not None:
-        parts.append((m.ReviseDealCloseDate, {**base, "expected_close": fields["expected_close"]}))
-    if not parts:
-        raise InvalidRequest(
-            [
-                {
-                    "loc": ("body",),
-                    "msg": "give `amount`, `expected_close` or both",
-                    "type": "missing",
-                }
-            ]
-        )
-    return parts
 
 
 @dataclass(frozen=True)
@@ -63,8 +28,6 @@ class CommandRoute:
     location: str | None = None  # a 201 route: the created resource, formatted
     optional: tuple[str, ...] = ()
     example: dict[str, Any] = field(default_factory=dict)
-    body: type[BaseModel] | None = None  # overrides the derived body
-    split: Split | None = None  # one request, several commands
 
     @property
     def created(self) -> bool:
@@ -143,11 +106,10 @@ COMMAND_ROUTES: tuple[CommandRoute, ...] = (
     ),
     CommandRoute("POST", f"{_D}/stage", m.MoveDealStage, "move a deal to a stage",
                  access.SELLERS, "deal", example={"stage": "proposal", "reason": "demo done"}),
-    CommandRoute("POST", f"{_D}/revise", m.ReviseDealAmount,
+    CommandRoute("POST", f"{_D}/revise", m.ReviseDeal,
                  "revise a deal's amount and/or expected close date", access.SELLERS, "deal",
                  example={"amount": _MONEY, "expected_close": "2027-09-30",
-                          "reason": "scope grew"},
-                 body=ReviseDealBody, split=_split_revision),
+                          "reason": "scope grew"}),
     CommandRoute("POST", f"{_D}/partners", m.AttachPartner, "attach a partner to a deal",
                  access.SELLERS, "deal",
                  example={"partner_code": "contoso", "role": "services"}),

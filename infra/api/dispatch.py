@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from fastapi.encoders import jsonable_encoder
@@ -33,13 +33,18 @@ from infra.api.responses import CommandAccepted
 ROUTES_BY_COMMAND: dict[str, CommandRoute] = {}
 for _route in COMMAND_ROUTES:
     ROUTES_BY_COMMAND[_route.command.__name__] = _route
-ROUTES_BY_COMMAND[m.ReviseDealCloseDate.__name__] = ROUTES_BY_COMMAND[m.ReviseDealAmount.__name__]
+# The single-field revisions have no route of their own; they are issued (on the
+# command topic) under the gate of the route that revises both.
+for _command in (m.ReviseDealAmount, m.ReviseDealCloseDate):
+    ROUTES_BY_COMMAND[_command.__name__] = replace(
+        ROUTES_BY_COMMAND[m.ReviseDeal.__name__], command=_command
+    )
 
 
 @dataclass(frozen=True)
 class Dispatched:
     accepted: CommandAccepted
-    replayed: bool  # every command had been handled before: nothing was written
+    replayed: bool  # the command had been handled before: nothing was written
     fields: dict[str, Any]  # the command fields used (partner_code filled in)
 
 
@@ -63,7 +68,7 @@ def dispatch(
     metrics: Metrics | None = None,
     where: str = "body",
 ) -> Dispatched:
-    """Issues `route`'s command(s) from `fields` (body and path values) as `principal`."""
+    """Issues `route`'s command from `fields` (body and path values) as `principal`."""
     access.require_role(principal, route.roles, route.summary)
     if principal.is_partner:
         _partner_scope(ledger, route, principal, fields)
@@ -95,34 +100,26 @@ def dispatch(
         fields["partner_code"] = principal.partner_code
     key = idempotency_key or str(uuid.uuid4())
     command_id = scoped_command_id(principal, key)
-    parts = route.split(fields) if route.split else [(route.command, fields)]
-    commands = [
-        _build(
-            cls,
-            {
-                **part,
-                "command_id": command_id if route.split is None else f"{command_id}#{cls.__name__}",
-                "actor": principal.actor_in(),
-                "correlation_id": correlation_id,
-            },
-            where,
-        )
-        for cls, part in parts
-    ]
-    outcomes = [_execute(ledger, command, metrics) for command in commands]
-    last = outcomes[-1]
-    result: dict[str, Any] = {}
-    for outcome in outcomes:
-        result.update(outcome.result)
-    position = _original_position(ledger, last) if last.replayed else last.position
+    command = _build(
+        route.command,
+        {
+            **fields,
+            "command_id": command_id,
+            "actor": principal.actor_in(),
+            "correlation_id": correlation_id,
+        },
+        where,
+    )
+    outcome = _execute(ledger, command, metrics)
+    position = _original_position(ledger, outcome) if outcome.replayed else outcome.position
     accepted = CommandAccepted(
         command_id=key,
-        command_type="+".join(o.command_type for o in outcomes),
-        aggregate_id=str(last.aggregate_id) if last.aggregate_id else None,
+        command_type=outcome.command_type,
+        aggregate_id=str(outcome.aggregate_id) if outcome.aggregate_id else None,
         position=position or 0,
-        result=jsonable_encoder(result),
+        result=jsonable_encoder(outcome.result),
     )
-    return Dispatched(accepted, all(o.replayed for o in outcomes), fields)
+    return Dispatched(accepted, outcome.replayed, fields)
 
 
 def _partner_scope(

@@ -84,7 +84,8 @@ def get_registration(
     position = ctx.read_models.ledger_position(min_position)
     registration = access.registration_for(ctx.ledger(), principal, registration_id)
     return responses.RegistrationResponse(
-        registration=views.registration_view(registration),
+        # Related registrations are mostly other partners' claims: internal roles only.
+        registration=views.registration_view(registration, show_related=not principal.is_partner),
         freshness=_fresh(response, LEDGER, position),
     )
 

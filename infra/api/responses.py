@@ -50,6 +50,11 @@ class RegistrationView(BaseModel):
     notes: str
     status: str
     review_reasons: list[str]
+    related_registrations: dict[str, list[UUID]] = Field(
+        description="for a review reason, the registrations that caused it (the key's "
+        "holder, its other claimants, near-duplicates), as recorded when last (re)submitted; "
+        "empty for partners"
+    )
     protected_until: datetime | None
     approved_automatically: bool
     extensions: int
@@ -218,6 +223,10 @@ class ReviewQueueItem(BaseModel):
     conflict_key: str
     estimated_value: MoneyView
     review_reasons: list[str]
+    related_registrations: dict[str, list[UUID]] = Field(
+        description="for a review reason, the registrations that caused it (the key's "
+        "holder, its other claimants, near-duplicates), as recorded when last (re)submitted"
+    )
     submitted_at: datetime
     status_changed_at: datetime
     age_hours: str

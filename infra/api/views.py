@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 from domain.deal import Deal
 from domain.partner import Partner
@@ -52,7 +53,11 @@ def optional_text(value: object) -> str | None:
     return None if value is None else str(value)
 
 
-def registration_view(reg: Registration) -> RegistrationView:
+def related(by_reason: Mapping[str, Sequence[UUID]]) -> dict[str, list[UUID]]:
+    return {reason: list(ids) for reason, ids in sorted(by_reason.items())}
+
+
+def registration_view(reg: Registration, *, show_related: bool = True) -> RegistrationView:
     return RegistrationView(
         registration_id=reg.id,
         partner_code=reg.partner_code,
@@ -64,6 +69,7 @@ def registration_view(reg: Registration) -> RegistrationView:
         notes=reg.notes,
         status=str(reg.status),
         review_reasons=list(reg.review_reasons),
+        related_registrations=related(reg.related_registrations) if show_related else {},
         protected_until=reg.protected_until,
         approved_automatically=reg.approved_automatically,
         extensions=reg.extensions,
@@ -216,6 +222,7 @@ def review_item(item: ReviewItem) -> ReviewQueueItem:
         conflict_key=item.conflict_key,
         estimated_value=amount(item.value, item.currency),
         review_reasons=list(item.review_reasons),
+        related_registrations=related(item.related_registrations),
         submitted_at=item.submitted_at,
         status_changed_at=item.status_changed_at,
         age_hours=decimal_text(item.age_hours),

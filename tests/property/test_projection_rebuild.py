@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -81,8 +81,8 @@ Action = tuple[Any, ...]
 
 indexes = st.integers(0, 7)
 amounts = st.one_of(
-    st.integers(0, 10**9).map(lambda cents: Decimal(cents).scaleb(-2)),
-    st.integers(0, 10**12).map(lambda micros: Decimal(micros).scaleb(-6)),
+    st.integers(1, 10**9).map(lambda cents: Decimal(cents).scaleb(-2)),
+    st.integers(1, 10**12).map(lambda micros: Decimal(micros).scaleb(-6)),
 )
 optional_stages = st.none() | st.sampled_from(STAGES)
 submit = st.tuples(
@@ -212,6 +212,11 @@ class Driver:
             return None
         return outcome.aggregate_id
 
+    def new_date_if_passed(self, expected_close: date) -> date | None:
+        """A deal's close date may not be set before today: a new one once it has passed."""
+        today = self.clock.now().date()
+        return today + timedelta(days=30) if expected_close < today else None
+
     def registration(self, index: int) -> UUID | None:
         return self.registrations[index % len(self.registrations)] if self.registrations else None
 
@@ -287,7 +292,14 @@ class Driver:
         if (reg := self.registration(index)) is None:
             return
         created = self.run(
-            ConvertRegistration, registration_id=reg, title="Deal", owner="sam", stage=stage
+            ConvertRegistration,
+            registration_id=reg,
+            title="Deal",
+            owner="sam",
+            stage=stage,
+            expected_close=self.new_date_if_passed(
+                self.ledger.get_registration(reg).expected_close
+            ),
         )
         if created is not None:
             self.deals.append(created)
@@ -368,7 +380,8 @@ class Driver:
 
     def do_reopen(self, index: int, stage: str | None) -> None:
         if (deal := self.deal(index)) is not None:
-            self.run(ReopenDeal, deal_id=deal, reason="back on", stage=stage)
+            passed = self.new_date_if_passed(self.ledger.get_deal(deal).expected_close)
+            self.run(ReopenDeal, deal_id=deal, reason="back on", stage=stage, expected_close=passed)
 
     # -- time and partners ---------------------------------------------------------
 

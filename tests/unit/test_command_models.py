@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date
+import json
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID, uuid4
@@ -18,6 +19,7 @@ from commands.models import (
     MarkDealWon,
     MoneyIn,
     OnboardPartner,
+    ReopenDeal,
     SetAttribution,
     SubmitRegistration,
 )
@@ -122,6 +124,65 @@ def test_a_non_finite_over_precise_or_non_numeric_amount_is_refused(amount: str)
     with pytest.raises(ValidationError) as caught:
         MoneyIn.model_validate({"amount": amount, "currency": "EUR"})
     assert _error_locations(caught.value) == [("amount",)]
+
+
+@pytest.mark.parametrize(
+    "amount",
+    [
+        "\uff11\uff10\uff10\uff10",
+        "1_000",
+        " 1 ",
+        "1\n",
+        "+5",
+        "1e3",
+        ".5",
+        "5.",
+        "1,000",
+        True,
+        "0",
+        0,
+    ],
+)
+def test_an_amount_that_is_not_plain_positive_decimal_text_or_a_number_is_refused(
+    amount: object,
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        MoneyIn.model_validate({"amount": amount, "currency": "EUR"})
+    assert _error_locations(caught.value) == [("amount",)]
+
+
+def test_a_json_number_that_underflowed_to_zero_is_refused() -> None:
+    body = '{"amount": 1e-400, "currency": "EUR"}'
+    with pytest.raises(ValidationError):
+        MoneyIn.model_validate_json(body)
+    with pytest.raises(ValidationError):
+        MoneyIn.model_validate(json.loads(body))
+
+
+@pytest.mark.parametrize(
+    ("amount", "exact"),
+    [("1250.50", "1250.50"), (1250, "1250"), (0.25, "0.25"), ("0.000001", "0.000001")],
+)
+def test_plain_decimal_text_and_json_numbers_are_accepted_exactly(
+    amount: object, exact: str
+) -> None:
+    assert MoneyIn.model_validate({"amount": amount, "currency": "EUR"}).amount == Decimal(exact)
+
+
+@pytest.mark.parametrize(
+    "when",
+    ["2025-09-30T00:00:00", "2025-09-30T00:00:00Z", "2025-09-30 ", "20250930", "2025-9-30",
+     1759190400, datetime(2025, 9, 30, tzinfo=UTC)],
+)  # fmt: skip
+def test_an_expected_close_that_is_not_a_plain_date_is_refused(when: object) -> None:
+    with pytest.raises(ValidationError) as caught:
+        SubmitRegistration.model_validate(_registration(expected_close=when))
+    assert _error_locations(caught.value) == [("expected_close",)]
+
+
+def test_an_attribution_share_must_be_plain_decimal_text_too() -> None:
+    with pytest.raises(ValidationError):
+        SetAttribution.model_validate(_attribution({"a": "+50", "b": "50"}))
 
 
 def test_an_unknown_currency_is_refused_with_the_domain_reason() -> None:
@@ -281,6 +342,15 @@ def test_the_fingerprint_ignores_the_command_and_correlation_ids() -> None:
     first = MarkDealWon(command_id="a", actor=CAROL, deal_id=deal_id)
     second = MarkDealWon(command_id="b", actor=CAROL, deal_id=deal_id, correlation_id="flow")
     assert first.fingerprint_body() == second.fingerprint_body()
+
+
+def test_an_optional_field_added_later_stays_out_of_the_fingerprint_while_unset() -> None:
+    fields = {"command_id": "c", "actor": CAROL.model_dump(), "deal_id": str(uuid4())}
+    unset = ReopenDeal.model_validate({**fields, "reason": "back"})
+    given = ReopenDeal.model_validate({**fields, "reason": "back", "expected_close": "2027-01-31"})
+
+    assert "expected_close" not in unset.fingerprint_body()
+    assert '"expected_close":"2027-01-31"' in given.fingerprint_body()
 
 
 def test_the_fingerprint_changes_with_the_body() -> None:

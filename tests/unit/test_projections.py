@@ -460,6 +460,39 @@ def test_a_swept_protection_no_longer_holds_the_key(story: Story, store: ReadSto
     assert item.review_reasons == ("key_protected",)
 
 
+def test_review_items_name_the_registrations_behind_their_reasons(
+    story: Story, store: ReadStore
+) -> None:
+    story.onboard("northwind", "contoso")
+    holder = story.submit("northwind", "globex.com", "1000")
+    contender = story.submit("contoso", "globex.com", "1000")
+    near = story.submit("contoso", "globex.de", "1000")  # same company name, another key
+    story.project(store)
+
+    items = {i.registration_id: i for i in review_queue(store, now=START, sla_hours=24)}
+    assert items[contender].related_registrations == {"key_protected": (holder,)}
+    near_duplicates = tuple(sorted((holder, contender), key=str))
+    assert items[near].related_registrations == {"near_duplicate": near_duplicates}
+
+
+def test_a_v1_sent_to_review_without_related_still_projects(story: Story, store: ReadStore) -> None:
+    story.onboard("northwind", "contoso")
+    story.submit("northwind", "globex.com", "1000")
+    contender = story.submit("contoso", "globex.com", "1000")
+    for message in story.messages():
+        if message.name == "registration.sent_to_review":
+            old = {k: v for k, v in message.data.items() if k != "related"}
+            message = dataclasses.replace(
+                message,
+                event_type=message.event_type.replace(".v2", ".v1"),
+                data=old,
+            )
+        apply_message(store, message)
+
+    (item,) = review_queue(store, now=START, sla_hours=24)
+    assert (item.registration_id, item.related_registrations) == (contender, {})
+
+
 # -- delivery, freshness, schema ------------------------------------------------------------
 
 
@@ -567,6 +600,7 @@ BROKEN: list[tuple[str, Any]] = [
     ("deal.attribution_split_set", lambda d: {"shares": ["northwind", "contoso"]}),
     ("registration.approved", lambda d: {**d, "protected_until": "2026-06-01T10:00:00"}),
     ("registration.sent_to_review", lambda d: {"reasons": "key_protected"}),
+    ("registration.sent_to_review", lambda d: {**d, "related": {"key_protected": "x"}}),
     ("channel_protection.granted", lambda d: {**d, "registration_id": "not-a-uuid"}),
     ("partner.onboarded", lambda d: without(d, "code")),
 ]

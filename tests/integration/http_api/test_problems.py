@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from infra.api import create_app
+from infra.api.route_docs import api_routes
 from infra.settings import Settings
 from tests.integration.http_api.support import CUSTOMER, Api, convert, ok, onboard, submit
 
@@ -242,3 +244,29 @@ def test_an_unreachable_database_answers_503_with_retry_after_and_liveness_stays
     assert ready.status_code == 503
     assert ready.json()["checks"]["database"].startswith("unavailable")
     assert alive.status_code == 200
+
+
+def _allow(response: httpx.Response) -> set[str]:
+    return {m.strip() for m in response.headers["Allow"].split(",")}
+
+
+def test_a_405_allows_every_method_served_at_the_path(api: Api) -> None:
+    registrations = api.request("PUT", "/v1/registrations", headers=api.headers("admin"))
+    deal = api.request("PUT", f"/v1/deals/{UNKNOWN}", headers=api.headers("admin"))
+
+    assert (registrations.status_code, deal.status_code) == (405, 405)
+    assert _allow(registrations) == {"GET", "POST"}
+    assert _allow(deal) == {"GET"}
+
+
+def test_every_path_s_405_allows_exactly_the_methods_its_routes_serve(api: Api) -> None:
+    served: dict[str, set[str]] = {}
+    for route in api_routes(api.app):
+        served.setdefault(route.path, set()).update(route.methods or ())
+
+    for path, methods in served.items():
+        concrete = re.sub(r"\{[^}]+\}", UNKNOWN, path)
+        response = api.request("PATCH", concrete, headers=api.headers("admin"))
+
+        assert response.status_code == 405, path
+        assert _allow(response) == methods, path
