@@ -13,11 +13,11 @@ from eventsourcing.persistence import IntegrityError, JSONTranscoder
 from commands.handlers import HANDLERS
 from commands.models import Command, ExpireProtections
 from commands.outcome import Outcome
-from commands.records import CommandRecord
 from commands.sweeper import ProtectionSchedule
 from commands.transcodings import register_ledger_transcodings
 from commands.unit_of_work import MAX_ATTEMPTS, LedgerPolicy, UnitOfWork, back_off
 from domain.clock import Clock, SystemClock
+from domain.command_record import CommandRecord
 from domain.deal import Deal
 from domain.errors import (
     ConcurrentModification,

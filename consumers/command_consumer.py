@@ -28,11 +28,11 @@ from kafka.errors import KafkaError
 from commands.ledger import DealLedger
 from consumers.dead_letters import DeadLetters
 from domain.errors import DomainError
-from infra.api.auth import Authenticator, Principal, Unauthenticated
-from infra.api.dispatch import dispatch, route_for
-from infra.api.keys import parse_key
-from infra.api.problems import InvalidRequest, domain_problem, problem_body, validation_errors
-from infra.kafka_admin import ensure_topics
+from infra.gateway.dispatch import dispatch, route_for
+from infra.gateway.keys import parse_key
+from infra.gateway.principals import Authenticator, Principal, Unauthenticated
+from infra.gateway.problems import InvalidRequest, domain_problem, problem_body, validation_errors
+from infra.kafka.admin import ensure_topics
 from infra.settings import Settings
 
 GROUP_ID = "dealledger-command-consumer"

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from commands.ledger import DealLedger
-from infra.event_json import notification_to_message
+from projections.contract.encoding import notification_to_message
 from projections.projector import PROJECTIONS, apply_message
 from projections.store import ReadStore
 
@@ -38,7 +38,7 @@ def _transaction(store: ReadStore) -> Iterator[None]:
 def ensure_feed_tables(store: ReadStore) -> None:
     """The read-model tables and the fed-position table (idempotent)."""
     if store.dialect == "postgres":
-        from infra.ddl import serialised_ddl
+        from infra.store.ddl import serialised_ddl
 
         with serialised_ddl(store.connection), _transaction(store):  # type: ignore[arg-type]
             store.create_tables()

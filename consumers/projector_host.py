@@ -5,7 +5,7 @@ with that partition's next offset, so a crash never loses or doubles an effect.
 On (re)assignment the consumer seeks to the offsets stored in PostgreSQL, not to
 Kafka's committed offsets (those are also committed, for monitoring only).
 
-Every record is checked against the published contract (consumers/event_contract.py)
+Every record is checked against the published contract (projections/contract/validation.py)
 and applied inside a savepoint. A record that cannot be applied, whatever the
 exception (a broken contract, a value the database refuses, a bug), is rolled back
 alone and dead-lettered, and the consumer moves on. Only a fault of the
@@ -25,12 +25,12 @@ from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.errors import KafkaError
 
 from consumers.dead_letters import DeadLetterRefused, DeadLetters, make_dlq_producer
-from consumers.event_contract import EventContract
-from infra.ddl import serialised_ddl
-from infra.kafka_admin import ensure_topics
-from infra.positions import ensure_position_tables, store_offset, stored_offsets
+from infra.kafka.admin import ensure_topics
 from infra.settings import Settings
-from projections.message import InvalidMessage
+from infra.store.ddl import serialised_ddl
+from infra.store.positions import ensure_position_tables, store_offset, stored_offsets
+from projections.contract.message import InvalidMessage
+from projections.contract.validation import EventContract
 from projections.projector import PROJECTIONS, apply_message
 from projections.store import ReadStore
 

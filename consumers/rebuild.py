@@ -12,11 +12,11 @@ import psycopg
 from kafka import KafkaConsumer, TopicPartition
 
 from commands.ledger import DealLedger
-from consumers.event_contract import EventContract
 from consumers.projector_host import Unprocessable, apply_record
-from infra.event_json import notification_to_message
-from infra.positions import ensure_position_tables, store_offset, stored_offsets
 from infra.settings import Settings
+from infra.store.positions import ensure_position_tables, store_offset, stored_offsets
+from projections.contract.encoding import notification_to_message
+from projections.contract.validation import EventContract
 from projections.projector import PROJECTIONS, apply_message
 from projections.store import ReadStore
 

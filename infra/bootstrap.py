@@ -36,7 +36,7 @@ def build_ledger(settings: Settings, clock: Clock | None = None) -> DealLedger:
         return construct()
     import psycopg
 
-    from infra.ddl import serialised_ddl
+    from infra.store.ddl import serialised_ddl
 
     with (
         psycopg.connect(settings.psycopg_conninfo(), autocommit=True) as conn,

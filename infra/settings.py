@@ -63,7 +63,7 @@ class Settings(BaseSettings):
     postgres_pool_size: int = Field(default=10, ge=1)
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: str = "INFO"
-    # -- HTTP API (infra/api) -------------------------------------------------------
+    # -- HTTP API (infra/http) ------------------------------------------------------
     api_keys: dict[str, str] = Field(
         default_factory=dict,
         description="bootstrap API keys (JSON object): full key `dl_<id>_<secret>` -> "
@@ -110,7 +110,7 @@ class Settings(BaseSettings):
         if self.database_url is None:
             env["PERSISTENCE_MODULE"] = "eventsourcing.sqlite"
             # Every stored event is hash-chained to its predecessor (tamper evidence).
-            env["APPLICATION_RECORDER_TOPIC"] = "infra.audit.recorders:HashChainingSQLiteRecorder"
+            env["APPLICATION_RECORDER_TOPIC"] = "infra.store.recorders:HashChainingSQLiteRecorder"
             env["SQLITE_DBNAME"] = str(self.sqlite_path)
             return env
         parts = urlsplit(self.database_url)
@@ -126,7 +126,7 @@ class Settings(BaseSettings):
                 "POSTGRES_SCHEMA": self.database_schema,
                 # Fail fast (and answer 503) rather than hang on a silent network.
                 "POSTGRES_CONNECT_TIMEOUT": "10",
-                "APPLICATION_RECORDER_TOPIC": "infra.audit.recorders:HashChainingPostgresRecorder",
+                "APPLICATION_RECORDER_TOPIC": "infra.store.recorders:HashChainingPostgresRecorder",
             }
         )
         return env

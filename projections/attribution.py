@@ -16,8 +16,8 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from domain.values import Money
-from projections.events import Fields
-from projections.message import EventMessage
+from projections.contract.fields import Fields
+from projections.contract.message import EventMessage
 from projections.store import ReadStore, from_micros, parse_time, time_text, to_micros
 
 _RATE = Decimal("0.0001")

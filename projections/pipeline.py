@@ -16,8 +16,8 @@ from uuid import UUID
 
 from domain.pipeline import pipeline_named
 from domain.values import Customer, Money
-from projections.events import Fields
-from projections.message import EventMessage
+from projections.contract.fields import Fields
+from projections.contract.message import EventMessage
 from projections.store import (
     ReadStore,
     date_text,

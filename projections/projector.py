@@ -19,8 +19,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 
 from projections import attribution, pipeline, registration_queue
-from projections.events import SCHEMA_ERRORS, Fields, decode, invalid
-from projections.message import EventMessage, InvalidMessage
+from projections.contract.fields import SCHEMA_ERRORS, Fields, decode, invalid
+from projections.contract.message import EventMessage, InvalidMessage
 from projections.store import (
     APPLIED_TABLE,
     POSITION_TABLE,

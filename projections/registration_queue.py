@@ -17,8 +17,8 @@ from uuid import UUID
 
 from domain.normalise import conflict_key
 from domain.values import Customer, Money
-from projections.events import Fields
-from projections.message import EventMessage
+from projections.contract.fields import Fields
+from projections.contract.message import EventMessage
 from projections.store import (
     ReadStore,
     date_text,

@@ -16,7 +16,7 @@ from domain.deal import Deal
 from domain.errors import InvalidInput, NotFound
 from domain.ids import protection_id
 from infra.audit.store import AuditStore, StoredRow
-from infra.event_json import event_type_of, plain
+from projections.contract.encoding import event_type_of, plain
 
 _ENVELOPE = {"originator_id", "originator_version", "timestamp", "originator_topic", "cause"}
 

@@ -11,7 +11,7 @@ from uuid import UUID
 from eventsourcing.persistence import StoredEvent
 
 from commands.ledger import DealLedger
-from infra.audit.recorders import HashChainingPostgresRecorder, HashChainingSQLiteRecorder
+from infra.store.recorders import HashChainingPostgresRecorder, HashChainingSQLiteRecorder
 
 PAGE = 1000
 

@@ -64,7 +64,7 @@ def _checkpoints(events: int, count: int) -> list[int]:
 
 def run_relay() -> None:
     from infra.bootstrap import build_ledger
-    from infra.relay import Relay
+    from infra.kafka.relay import Relay
     from infra.settings import Settings
     from tests.benchmarks.bench_common import LOG
 

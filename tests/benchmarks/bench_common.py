@@ -274,7 +274,7 @@ class Bench:
         return Settings(**values)
 
     def create_topics(self, settings: Settings, *topics: str) -> None:
-        from infra.kafka_admin import ensure_topics
+        from infra.kafka.admin import ensure_topics
 
         for topic in topics:
             if topic not in self.topics:

@@ -20,7 +20,7 @@ from domain.base import LedgerAggregate
 from domain.deal import Deal, LossReason, PartnerRole
 from domain.partner import Partner, PartnerTier
 from domain.values import Actor, Cause, Customer, Money, Role
-from infra.event_json import cloudevent_headers, to_message
+from projections.contract.encoding import cloudevent_headers, to_message
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 STAGES = ("qualified", "proposal", "negotiation", "committed")

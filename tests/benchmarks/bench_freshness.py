@@ -27,7 +27,7 @@ from commands.ledger import DealLedger
 from commands.models import ActorIn, CustomerIn, MoneyIn, MoveDealStage, OpenDeal
 from domain.values import Actor, Role
 from infra.bootstrap import build_ledger
-from infra.relay import make_producer
+from infra.kafka.relay import make_producer
 from infra.settings import Settings
 from tests.benchmarks.bench_common import (
     ROOT,

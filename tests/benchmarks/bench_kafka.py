@@ -17,10 +17,10 @@ from kafka import KafkaConsumer, TopicPartition
 
 from consumers.rebuild import rebuild_from_kafka
 from infra.bootstrap import build_ledger
-from infra.event_json import cloudevent_headers, notification_to_message
-from infra.positions import store_offset
-from infra.relay import Relay, make_producer
+from infra.kafka.relay import Relay, make_producer
 from infra.settings import Settings
+from infra.store.positions import store_offset
+from projections.contract.encoding import cloudevent_headers, notification_to_message
 from projections.store import APPLIED_TABLE, POSITION_TABLE, TABLES
 from tests.benchmarks.bench_common import LOG, Bench, Figure, Scale, repeat, say
 from tests.benchmarks.bench_data import Record, prepare_store

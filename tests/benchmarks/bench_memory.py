@@ -1,6 +1,6 @@
 """Scenario 7: peak RSS of the projector while it consumes `memory_events` events.
 
-Valid event messages (built from real domain events and encoded by infra.event_json,
+Valid event messages (built from real domain events and encoded by projections.contract.encoding,
 exactly as the relay would publish them) are produced straight to a topic. A
 subprocess runs the real ProjectorHost over them into a fresh schema and reports its
 peak RSS (VmHWM) at checkpoints; flat checkpoints mean memory does not grow with the
@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from infra.relay import make_producer
+from infra.kafka.relay import make_producer
 from infra.settings import Settings
 from tests.benchmarks.bench_common import ROOT, Bench, Figure, Scale, say
 from tests.benchmarks.bench_data import synthetic_records

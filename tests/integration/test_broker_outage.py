@@ -17,8 +17,8 @@ from consumers.projector_host import ProjectorHost
 from consumers.rebuild import rebuild_from_store
 from domain.clock import ManualClock
 from infra.bootstrap import build_ledger
+from infra.kafka.relay import Relay
 from infra.logging import get_logger
-from infra.relay import Relay
 from infra.settings import Settings
 from projections.store import ReadStore, dump_tables
 from tests.integration.flow import (

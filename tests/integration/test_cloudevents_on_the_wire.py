@@ -16,11 +16,11 @@ from kafka import KafkaConsumer, TopicPartition
 
 from domain.clock import ManualClock
 from infra.bootstrap import build_ledger
-from infra.kafka_admin import ensure_topics
+from infra.kafka.admin import ensure_topics
+from infra.kafka.relay import Relay
 from infra.logging import get_logger
-from infra.relay import Relay
-from infra.schemas import event_classes, event_schema
 from infra.settings import Settings
+from projections.contract.schemas import event_classes, event_schema
 from tests.integration.flow import ROOT, drop_schema, isolated_settings
 from tests.integration.workload import Workload
 

@@ -14,9 +14,9 @@ from kafka import KafkaConsumer, KafkaProducer
 
 from consumers.command_consumer import CommandConsumer
 from domain.values import Actor, Role
-from infra.api.auth import open_authenticator
 from infra.bootstrap import build_ledger
-from infra.kafka_admin import ensure_topics
+from infra.gateway.principals import open_authenticator
+from infra.kafka.admin import ensure_topics
 from infra.logging import get_logger
 from infra.settings import Settings
 from tests.integration.flow import drop_schema, isolated_settings

@@ -20,9 +20,9 @@ from consumers.projector_host import ProjectorHost
 from consumers.rebuild import rebuild_from_kafka, rebuild_from_store
 from domain.clock import ManualClock
 from infra.bootstrap import build_ledger
-from infra.kafka_admin import ensure_topics
+from infra.kafka.admin import ensure_topics
+from infra.kafka.relay import Relay
 from infra.logging import get_logger
-from infra.relay import Relay
 from infra.settings import Settings
 from projections.attribution import partner_attribution
 from projections.store import ReadStore, dump_tables

@@ -37,12 +37,12 @@ from consumers.rebuild import rebuild_from_kafka
 from domain.clock import ManualClock
 from domain.values import Actor, Role
 from infra.bootstrap import build_ledger
-from infra.event_json import notification_to_message
-from infra.kafka_admin import ensure_topics
+from infra.kafka.admin import ensure_topics
+from infra.kafka.relay import Relay
 from infra.logging import get_logger
-from infra.relay import Relay
 from infra.settings import Settings
 from projections.attribution import partner_attribution
+from projections.contract.encoding import notification_to_message
 from projections.projector import PROJECTIONS
 from projections.store import ReadStore
 from tests.integration.flow import drop_schema, isolated_settings, start_cli

@@ -25,9 +25,9 @@ from commands.models import ActorIn, OnboardPartner
 from domain.clock import ManualClock
 from domain.values import Actor, Role
 from infra.bootstrap import build_ledger
-from infra.kafka_admin import ensure_topics
+from infra.kafka.admin import ensure_topics
+from infra.kafka.relay import Relay
 from infra.logging import get_logger
-from infra.relay import Relay
 from infra.settings import Settings
 from tests.integration.flow import drop_schema, isolated_settings, wait_until
 

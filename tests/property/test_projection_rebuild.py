@@ -56,8 +56,8 @@ from domain.clock import ManualClock
 from domain.deal import DealStatus
 from domain.errors import DomainError
 from domain.values import Actor, Role
-from infra.event_json import notification_to_message
-from projections.message import EventMessage
+from projections.contract.encoding import notification_to_message
+from projections.contract.message import EventMessage
 from projections.projector import apply_message, dump_tables
 from projections.store import ReadStore, to_micros
 

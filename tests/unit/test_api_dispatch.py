@@ -13,10 +13,10 @@ from commands.ledger import DealLedger
 from domain.clock import ManualClock
 from domain.errors import Forbidden, NotFound
 from domain.values import Actor, Role
-from infra.api.auth import Principal
-from infra.api.dispatch import dispatch, route_for
-from infra.api.problems import InvalidRequest
 from infra.bootstrap import build_ledger
+from infra.gateway.dispatch import dispatch, route_for
+from infra.gateway.principals import Principal
+from infra.gateway.problems import InvalidRequest
 from infra.settings import Settings
 
 MANAGER = Principal("k1", Actor.user("carol", Role.CHANNEL_MANAGER))

@@ -13,12 +13,12 @@ from fastapi.testclient import TestClient
 
 from domain.clock import ManualClock
 from domain.values import Actor, Role
-from infra.api import create_app
-from infra.api.context import ApiContext
-from infra.api.read_models import ReadModelBehind
 from infra.cli import main
-from infra.event_json import notification_to_message
+from infra.http import create_app
+from infra.http.context import ApiContext
+from infra.http.read_models import ReadModelBehind
 from infra.settings import Settings
+from projections.contract.encoding import notification_to_message
 from projections.projector import apply_message
 
 REGISTRATION = {

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from domain.values import Actor, Role
-from infra.api.auth import Authenticator, Principal, Unauthenticated, scoped_command_id
-from infra.api.database import SqliteDatabase
-from infra.api.key_store import KeyStore, actor_from_spec, bootstrap_keys
-from infra.api.keys import generate_key, hash_secret, parse_key, secret_matches
+from infra.gateway.key_store import KeyStore, actor_from_spec, bootstrap_keys
+from infra.gateway.keys import generate_key, hash_secret, parse_key, secret_matches
+from infra.gateway.principals import Authenticator, Principal, Unauthenticated, scoped_command_id
+from infra.store.databases import SqliteDatabase
 
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 

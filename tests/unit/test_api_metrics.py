@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from infra.api.metrics import Gauge, Metrics
+from infra.http.metrics import Gauge, Metrics
 
 
 def test_command_latencies_are_cumulative_buckets_with_sum_and_count() -> None:

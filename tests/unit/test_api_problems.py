@@ -8,7 +8,7 @@ from eventsourcing.persistence import OperationalError as StoreOperationalError
 from psycopg_pool import PoolTimeout
 
 from domain import errors
-from infra.api.problems import (
+from infra.gateway.problems import (
     PROBLEM_TYPES,
     domain_problem,
     is_database_unavailable,

@@ -236,7 +236,7 @@ def test_http_history_at_a_version_the_deal_never_had_is_a_404_problem(
     from fastapi.testclient import TestClient
 
     from domain.values import Actor, Role
-    from infra.api import create_app
+    from infra.http import create_app
 
     with TestClient(create_app(Settings(sqlite_path=store))) as client:
         key = client.app.state.context.auth.keys.create(Actor.user("aud", Role.AUDITOR))  # type: ignore[attr-defined]

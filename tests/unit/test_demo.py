@@ -240,11 +240,11 @@ def test_the_demo_refuses_a_store_it_did_not_create_unless_forced(
 def test_demo_serve_serves_the_demo_store(
     workdir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import infra.api.server
+    import infra.http.server
     from infra.cli import main
 
     served: list[Settings] = []
-    monkeypatch.setattr(infra.api.server, "serve", lambda settings, **_: served.append(settings))
+    monkeypatch.setattr(infra.http.server, "serve", lambda settings, **_: served.append(settings))
     store = workdir / "elsewhere" / "show.sqlite"
 
     assert main(["demo", "--store", str(store), "--serve", "--port", "8123"]) == 0

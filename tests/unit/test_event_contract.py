@@ -19,11 +19,11 @@ from commands.models import (
     SuspendPartner,
     WithdrawRegistration,
 )
-from consumers.event_contract import EventContract
 from domain.values import Actor
-from infra.event_json import cloudevent_headers
-from infra.schemas import event_classes
-from projections.message import InvalidMessage
+from projections.contract.encoding import cloudevent_headers
+from projections.contract.message import InvalidMessage
+from projections.contract.schemas import event_classes
+from projections.contract.validation import EventContract
 from tests.unit.test_projections import MANAGER, SYSTEM, Story, scenario
 
 CONTOSO = ActorIn.of(Actor.partner("contoso"))

@@ -45,9 +45,9 @@ from commands.models import (
 from commands.outcome import Outcome
 from domain.clock import ManualClock
 from domain.values import Actor, Role
-from infra.event_json import notification_to_message
 from projections.attribution import PartnerAttribution, partner_attribution
-from projections.message import EventMessage, InvalidMessage, parse_message
+from projections.contract.encoding import notification_to_message
+from projections.contract.message import EventMessage, InvalidMessage, parse_message
 from projections.pipeline import PipelineTotal, pipeline_rows, pipeline_totals
 from projections.projector import (
     PROJECTIONS,

@@ -14,7 +14,7 @@ from uuid import UUID
 import pytest
 from jsonschema import Draft202012Validator, FormatChecker
 
-import commands.records
+import domain.command_record
 import domain.deal
 import domain.partner
 import domain.protection
@@ -59,9 +59,10 @@ from domain.deal import LossReason, PartnerRole, SupportKind
 from domain.partner import PartnerTier
 from domain.registration import RegistrationStatus, RejectionReason
 from domain.values import Actor, Role
-from infra import event_json
-from infra.event_json import cloudevent_headers, notification_to_message
-from infra.schemas import (
+from projections.contract import encoding as event_json
+from projections.contract.encoding import cloudevent_headers, notification_to_message
+from projections.contract.message import EventMessage
+from projections.contract.schemas import (
     AGGREGATES,
     ENVELOPE_FIELDS,
     INTERNAL_AGGREGATE_TYPES,
@@ -70,7 +71,6 @@ from infra.schemas import (
     event_type_of_class,
     write_schemas,
 )
-from projections.message import EventMessage
 
 REPO = Path(__file__).resolve().parents[2]
 DOCS_EVENTS = REPO / "docs" / "events"
@@ -347,7 +347,7 @@ def test_every_event_class_of_every_aggregate_has_a_schema() -> None:
 
 def test_no_aggregate_of_the_ledger_is_left_out() -> None:
     modules = (domain.partner, domain.registration, domain.protection, domain.deal)
-    assert {commands.records.CommandRecord} | {
+    assert {domain.command_record.CommandRecord} | {
         obj
         for module in modules
         for obj in vars(module).values()

@@ -15,8 +15,8 @@ from fastapi.testclient import TestClient
 
 from domain.clock import ManualClock
 from domain.values import Actor, Role
-from infra.api import create_app
-from infra.api.context import ApiContext
+from infra.http import create_app
+from infra.http.context import ApiContext
 from infra.settings import Settings
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)

@@ -14,9 +14,9 @@ import httpx
 import pytest
 from fastapi.routing import APIRoute
 
-from infra.api.command_table import COMMAND_ROUTES
-from infra.api.query_routes import router as query_router
-from infra.api.route_docs import api_routes
+from infra.http.command_table import COMMAND_ROUTES
+from infra.http.query_routes import router as query_router
+from infra.http.route_docs import api_routes
 from tests.integration.http_api.support import (
     Api,
     close_api,

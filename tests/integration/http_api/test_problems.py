@@ -10,8 +10,8 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from infra.api import create_app
-from infra.api.route_docs import api_routes
+from infra.http import create_app
+from infra.http.route_docs import api_routes
 from infra.settings import Settings
 from tests.integration.http_api.support import CUSTOMER, Api, convert, ok, onboard, submit
 

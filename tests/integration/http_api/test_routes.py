@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import httpx
 
-from infra.api.route_docs import api_routes
+from infra.http.route_docs import api_routes
 from tests.integration.http_api.support import (
     CUSTOMER,
     Api,

@@ -26,7 +26,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from infra.api import create_app
+from infra.http import create_app
 from infra.settings import Settings
 from tests.integration.http_api.support import (
     Api,

@@ -2,7 +2,7 @@
 
 One schema per event type describes the WHOLE published value: the envelope written
 by `EventMessage.to_json()` and the event's `data`, derived from the annotated fields
-of the event class (the same fields `infra.event_json.to_message` publishes, i.e. the
+of the event class (the same fields `projections.contract.encoding.to_message` publishes, i.e. the
 instance attributes minus the envelope ones). `write_schemas` renders them to files;
 `docs/events/` holds the committed copy, and a unit test keeps it current.
 """
@@ -19,14 +19,14 @@ from pathlib import Path
 from typing import Any, Union, get_args, get_origin, get_type_hints
 from uuid import UUID
 
-from commands.records import CommandRecord
 from domain.base import LedgerAggregate
+from domain.command_record import CommandRecord
 from domain.deal import Deal
 from domain.partner import Partner
 from domain.protection import ChannelProtection, CustomerIndex
 from domain.registration import Registration
 from domain.values import ActorKind, Customer, Money, Role
-from infra.event_json import event_type_of
+from projections.contract.encoding import event_type_of
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 SCHEMA_BASE_URI = "https://dealledger.example/schemas/"
@@ -44,7 +44,7 @@ AGGREGATES: tuple[type[LedgerAggregate], ...] = (
 INTERNAL_AGGREGATE_TYPES = frozenset({"channel_protection", "customer_index", "command_record"})
 
 #: Event attributes that travel in the message envelope rather than in `data`
-#: (the same set `infra.event_json.to_message` leaves out of `data`).
+#: (the same set `projections.contract.encoding.to_message` leaves out of `data`).
 ENVELOPE_FIELDS = frozenset(
     {"originator_id", "originator_version", "timestamp", "originator_topic", "cause"}
 )
@@ -128,7 +128,7 @@ def event_classes() -> list[type]:
 
 
 def event_type_of_class(cls: type) -> tuple[str, str]:
-    """(aggregate type, event type) exactly as `infra.event_json.event_type_of` names
+    """(aggregate type, event type) exactly as `projections.contract.encoding.event_type_of` names
     published events of `cls` (it only looks at the event's class)."""
     return event_type_of(object.__new__(cls))
 

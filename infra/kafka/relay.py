@@ -20,10 +20,10 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
 from commands.ledger import DealLedger
-from infra.event_json import cloudevent_headers, notification_to_message
-from infra.kafka_admin import ensure_topics
-from infra.positions import ensure_position_tables, published_position, record_published
+from infra.kafka.admin import ensure_topics
 from infra.settings import Settings
+from infra.store.positions import ensure_position_tables, published_position, record_published
+from projections.contract.encoding import cloudevent_headers, notification_to_message
 
 RELAY_NAME = "events"
 

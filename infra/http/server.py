@@ -8,7 +8,7 @@ from infra.settings import Settings
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None:
     import uvicorn
 
-    from infra.api.app import create_app
+    from infra.http.app import create_app
 
     app = create_app(settings)
     uvicorn.run(

@@ -6,6 +6,8 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from eventsourcing.utils import register_topic
+
 from domain.base import LedgerAggregate
 from domain.ids import command_record_id
 from domain.values import Cause
@@ -52,3 +54,7 @@ class CommandRecord(LedgerAggregate):
             cause=cause,
         )
         return record
+
+
+# Records stored before the class moved here name their old module in their topic.
+register_topic("commands.records:CommandRecord", CommandRecord)

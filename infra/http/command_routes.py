@@ -20,13 +20,13 @@ from fastapi.openapi.models import Example
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from infra.api.auth import IDEMPOTENCY_KEY_MAX, Principal
-from infra.api.bodies import body_model, path_field
-from infra.api.command_table import COMMAND_ROUTES, CommandRoute
-from infra.api.context import ApiContext
-from infra.api.dispatch import dispatch
-from infra.api.responses import CommandAccepted
-from infra.api.route_docs import problem_responses
+from infra.gateway.dispatch import dispatch
+from infra.gateway.principals import IDEMPOTENCY_KEY_MAX, Principal
+from infra.http.bodies import body_model, path_field
+from infra.http.command_table import COMMAND_ROUTES, CommandRoute
+from infra.http.context import ApiContext
+from infra.http.responses import CommandAccepted
+from infra.http.route_docs import problem_responses
 
 # -- handling ---------------------------------------------------------------------------
 

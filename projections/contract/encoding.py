@@ -18,7 +18,7 @@ from eventsourcing.persistence import Mapper, Notification
 
 from domain.ids import NAMESPACE
 from domain.values import Actor, Cause, Customer, Money
-from projections.message import EventMessage
+from projections.contract.message import EventMessage
 
 CE_SOURCE = "/dealledger/ledger"
 _ENVELOPE_FIELDS = {"originator_id", "originator_version", "timestamp", "originator_topic", "cause"}

@@ -21,13 +21,13 @@ from commands.ledger import DealLedger
 from commands.outcome import Outcome
 from domain.errors import DomainError, IdempotencyKeyReused
 from domain.ids import command_record_id
-from infra.api import access
-from infra.api.auth import Principal, scoped_command_id
-from infra.api.bodies import FROM_ELSEWHERE, without_nul
-from infra.api.command_table import COMMAND_ROUTES, CommandRoute
-from infra.api.metrics import Metrics
-from infra.api.problems import InvalidRequest, domain_problem
-from infra.api.responses import CommandAccepted
+from infra.gateway import access
+from infra.gateway.principals import Principal, scoped_command_id
+from infra.gateway.problems import InvalidRequest, domain_problem
+from infra.http.bodies import FROM_ELSEWHERE, without_nul
+from infra.http.command_table import COMMAND_ROUTES, CommandRoute
+from infra.http.metrics import Metrics
+from infra.http.responses import CommandAccepted
 
 # Command type name -> the route (roles, partner scope) it is issued under.
 ROUTES_BY_COMMAND: dict[str, CommandRoute] = {}

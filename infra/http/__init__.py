@@ -1,6 +1,6 @@
 """Deal Ledger's HTTP API (FastAPI): `create_app(settings, ledger=None, clock=None)`.
 
-`infra.api.auth` (API keys -> principals) is importable on its own, without the web
+`infra.gateway.principals` (API keys -> principals) is importable on its own, without the web
 framework, by other edges such as the Kafka command consumer."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ __all__ = ["create_app"]
 def create_app(
     settings: Settings, ledger: DealLedger | None = None, clock: Clock | None = None
 ) -> FastAPI:
-    """The API for `settings` (see `infra.api.app.create_app`)."""
-    from infra.api.app import create_app as build
+    """The API for `settings` (see `infra.http.app.create_app`)."""
+    from infra.http.app import create_app as build
 
     return build(settings, ledger, clock)

@@ -23,7 +23,7 @@ CREATE TABLE IF NOT EXISTS consumer_offsets (
 
 
 def ensure_position_tables(conn: psycopg.Connection[tuple[object, ...]]) -> None:
-    from infra.ddl import serialised_ddl
+    from infra.store.ddl import serialised_ddl
 
     with serialised_ddl(conn), conn.transaction():
         conn.execute(RELAY_DDL)

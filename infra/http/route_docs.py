@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
-from infra.api.problems import PROBLEM_MEDIA_TYPE, PROBLEM_TYPES, Problem
+from infra.gateway.problems import PROBLEM_MEDIA_TYPE, PROBLEM_TYPES, Problem
 
 _REF = {"$ref": "#/components/schemas/Problem"}
 _DESCRIPTIONS = {

@@ -75,7 +75,7 @@ def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     except DemoRefused as exc:
         raise UsageError(str(exc)) from None
     if code == 0 and args.serve:
-        from infra.api.server import serve
+        from infra.http.server import serve
 
         demo_settings = settings.model_copy(
             update={"database_url": None, "kafka_bootstrap": None, "sqlite_path": store}
@@ -90,7 +90,7 @@ def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
 def _cmd_relay(args: argparse.Namespace, settings: Settings) -> int:
     from infra.bootstrap import build_ledger
-    from infra.relay import Relay
+    from infra.kafka.relay import Relay
 
     _require(settings, database=True, kafka=not args.status)
     log = get_logger("relay")
@@ -111,8 +111,8 @@ def _cmd_relay(args: argparse.Namespace, settings: Settings) -> int:
 
 def _cmd_command_consumer(args: argparse.Namespace, settings: Settings) -> int:
     from consumers.command_consumer import CommandConsumer
-    from infra.api.auth import open_authenticator
     from infra.bootstrap import build_ledger
+    from infra.gateway.principals import open_authenticator
 
     _require(settings, database=True, kafka=True)
     consumer = CommandConsumer(
@@ -201,7 +201,7 @@ def _kafka_reachable(settings: Settings) -> bool:
 
 
 def _cmd_schemas(args: argparse.Namespace, settings: Settings) -> int:
-    from infra.schemas import write_schemas
+    from projections.contract.schemas import write_schemas
 
     written = write_schemas(Path(args.out))
     print(f"wrote {len(written)} files to {args.out}")
@@ -327,7 +327,7 @@ def _cmd_export(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from infra.api.server import serve
+    from infra.http.server import serve
 
     where = "PostgreSQL" if settings.uses_postgres else f"the embedded store {settings.sqlite_path}"
     print(f"Deal Ledger API on http://{args.host}:{args.port} ({where}); docs at /docs", flush=True)
@@ -346,8 +346,8 @@ def _key_actor(args: argparse.Namespace) -> Any:
 
 
 def _cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
-    from infra.api.auth import open_key_database
-    from infra.api.key_store import KeyStore
+    from infra.gateway.key_store import KeyStore
+    from infra.gateway.principals import open_key_database
 
     if args.keys_command != "create":
         _require_store(settings, events=False)
@@ -531,7 +531,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.close()
         return 0
     return code
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,7 +1,7 @@
 """The published contract of the events topic, checked record by record.
 
 The schemas are the ones `dealledger schemas` writes to docs/events/, built in memory
-from the event classes (infra.schemas) when a consumer starts and compiled once per
+from the event classes (projections.contract.schemas) when a consumer starts and compiled once per
 event type, by jsonschema-rs (about 5 µs a message, where the pure-Python
 `jsonschema` takes about 500 µs, a sixth of what the projector spends on an event).
 Formats are asserted too. A record is accepted only when its value is a UTF-8 JSON object that
@@ -15,8 +15,13 @@ from collections.abc import Iterable
 
 from jsonschema_rs import Draft202012Validator, ValidationError
 
-from infra.schemas import event_classes, event_schema, event_type_of_class
-from projections.message import EventMessage, InvalidMessage, decode_value, message_from_json
+from projections.contract.message import (
+    EventMessage,
+    InvalidMessage,
+    decode_value,
+    message_from_json,
+)
+from projections.contract.schemas import event_classes, event_schema, event_type_of_class
 
 Headers = Iterable[tuple[str, bytes]] | None
 

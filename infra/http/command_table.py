@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from commands import models as m
 from domain.values import Role
-from infra.api import access
+from infra.gateway import access
 
 Scope = Literal["none", "registration", "deal"]
 

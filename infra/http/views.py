@@ -11,7 +11,7 @@ from domain.deal import Deal
 from domain.partner import Partner
 from domain.registration import Registration
 from domain.values import Customer, Money
-from infra.api.responses import (
+from infra.http.responses import (
     AttributionRow,
     ConflictView,
     CustomerView,
@@ -25,8 +25,8 @@ from infra.api.responses import (
     ReviewQueueItem,
     SupportRequestView,
 )
-from infra.event_json import decimal_text
 from projections.attribution import PartnerAttribution
+from projections.contract.encoding import decimal_text
 from projections.pipeline import PipelineRow
 from projections.registration_queue import OpenConflict, ReviewItem
 

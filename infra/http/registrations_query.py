@@ -15,8 +15,8 @@ from typing import Any
 from uuid import UUID
 
 from domain.errors import InvalidInput
-from infra.api.responses import CustomerView, RegistrationRow
-from infra.api.views import amount
+from infra.http.responses import CustomerView, RegistrationRow
+from infra.http.views import amount
 from projections.store import (
     ReadStore,
     from_micros,

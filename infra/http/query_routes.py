@@ -18,13 +18,14 @@ from uuid import UUID
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from domain.registration import RegistrationStatus
-from infra.api import access, responses, views
-from infra.api.auth import Principal
-from infra.api.context import ApiContext
-from infra.api.read_models import LEDGER
-from infra.api.registrations_query import Page, list_registrations
-from infra.api.route_docs import problem_responses
 from infra.audit import api as audit
+from infra.gateway import access
+from infra.gateway.principals import Principal
+from infra.http import responses, views
+from infra.http.context import ApiContext
+from infra.http.read_models import LEDGER
+from infra.http.registrations_query import Page, list_registrations
+from infra.http.route_docs import problem_responses
 from projections.attribution import PartnerAttribution, partner_attribution
 from projections.pipeline import PipelineRow, pipeline_rows
 from projections.registration_queue import OpenConflict, ReviewItem, open_conflicts, review_queue

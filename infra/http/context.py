@@ -11,12 +11,12 @@ from datetime import UTC, datetime
 
 from commands.ledger import DealLedger
 from domain.clock import Clock, SystemClock
-from infra.api.auth import Authenticator
-from infra.api.database import Database, PostgresDatabase, SqliteDatabase
-from infra.api.key_store import KeyStore, bootstrap_keys
-from infra.api.metrics import Metrics
-from infra.api.read_models import Mode, ReadModels
+from infra.gateway.key_store import KeyStore, bootstrap_keys
+from infra.gateway.principals import Authenticator
+from infra.http.metrics import Metrics
+from infra.http.read_models import Mode, ReadModels
 from infra.settings import Settings
+from infra.store.databases import Database, PostgresDatabase, SqliteDatabase
 
 
 class ApiContext:

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from domain.values import Actor, ActorKind, Role
-from infra.api.database import Database, PostgresDatabase
-from infra.api.keys import NewKey, generate_key, key_from_text
+from infra.gateway.keys import NewKey, generate_key, key_from_text
+from infra.store.databases import Database, PostgresDatabase
 
 TABLE = "api_keys"
 DDL = f"""CREATE TABLE IF NOT EXISTS {TABLE} (
@@ -91,7 +91,7 @@ class KeyStore:
         if self._table_ready:
             return
         if isinstance(self.db, PostgresDatabase):
-            from infra.ddl import serialised_ddl
+            from infra.store.ddl import serialised_ddl
 
             with self.db.connection() as conn, serialised_ddl(conn), conn.transaction():
                 conn.execute(DDL)

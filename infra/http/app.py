@@ -25,11 +25,8 @@ from starlette.routing import Match
 from commands.ledger import DealLedger
 from domain.clock import Clock
 from domain.errors import DomainError
-from infra.api.auth import Unauthenticated
-from infra.api.command_routes import add_command_routes
-from infra.api.context import ApiContext
-from infra.api.ops_routes import router as ops_router
-from infra.api.problems import (
+from infra.gateway.principals import Unauthenticated
+from infra.gateway.problems import (
     PROBLEM_MEDIA_TYPE,
     RETRY_AFTER_SECONDS,
     InvalidRequest,
@@ -39,9 +36,12 @@ from infra.api.problems import (
     problem_body,
     validation_errors,
 )
-from infra.api.query_routes import router as query_router
-from infra.api.read_models import ReadModelBehind
-from infra.api.route_docs import install_openapi
+from infra.http.command_routes import add_command_routes
+from infra.http.context import ApiContext
+from infra.http.ops_routes import router as ops_router
+from infra.http.query_routes import router as query_router
+from infra.http.read_models import ReadModelBehind
+from infra.http.route_docs import install_openapi
 from infra.logging import get_logger
 from infra.settings import Settings
 

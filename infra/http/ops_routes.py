@@ -11,10 +11,10 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel
 
 from domain.errors import NotFound
-from infra.api.context import ApiContext
-from infra.api.metrics import CONTENT_TYPE, Gauge
-from infra.api.problems import PROBLEM_TYPES, problem_type_uri
-from infra.api.route_docs import problem_responses
+from infra.gateway.problems import PROBLEM_TYPES, problem_type_uri
+from infra.http.context import ApiContext
+from infra.http.metrics import CONTENT_TYPE, Gauge
+from infra.http.route_docs import problem_responses
 from infra.logging import get_logger
 
 router = APIRouter(tags=["operations"])
@@ -137,7 +137,7 @@ def _gauges(ctx: ApiContext) -> list[Gauge]:
 def _relay_position(ctx: ApiContext) -> int | None:
     if not ctx.settings.uses_postgres:
         return None
-    from infra.relay import RELAY_NAME
+    from infra.kafka.relay import RELAY_NAME
 
     try:
         with ctx.db.reading() as store:

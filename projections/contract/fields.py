@@ -18,7 +18,7 @@ from uuid import UUID
 
 from domain.errors import DomainError
 from domain.values import Customer, Money
-from projections.message import EventMessage, InvalidMessage
+from projections.contract.message import EventMessage, InvalidMessage
 from projections.store import to_micros
 
 Fields = dict[str, Any]

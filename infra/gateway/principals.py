@@ -14,10 +14,10 @@ from datetime import UTC, datetime
 
 from commands.models import ActorIn
 from domain.values import Actor, ActorKind, Role
-from infra.api.database import Database, PostgresDatabase, SqliteDatabase
-from infra.api.key_store import KeyStore, StoredKey, bootstrap_keys
-from infra.api.keys import burn_comparison, parse_key, secret_matches
+from infra.gateway.key_store import KeyStore, StoredKey, bootstrap_keys
+from infra.gateway.keys import burn_comparison, parse_key, secret_matches
 from infra.settings import Settings
+from infra.store.databases import Database, PostgresDatabase, SqliteDatabase
 
 IDEMPOTENCY_KEY_MAX = 100
 

@@ -1060,8 +1060,8 @@ def _print_read_models(settings: Settings, now: datetime) -> None:
 
 def _print_api_example(settings: Settings) -> None:
     """Keys for carol and a partner, and curl lines that work against `dealledger serve`."""
-    from infra.api.auth import open_key_database
-    from infra.api.key_store import KeyStore
+    from infra.gateway.key_store import KeyStore
+    from infra.gateway.principals import open_key_database
 
     db = open_key_database(settings)
     try:

@@ -23,7 +23,7 @@ from typing import Literal, TypeVar
 
 from commands.ledger import DealLedger
 from domain.errors import InvalidInput
-from infra.api.database import Database, PostgresDatabase, SqliteDatabase
+from infra.store.databases import Database, PostgresDatabase, SqliteDatabase
 from projections.projector import PROJECTIONS, applied_version, projection_position
 from projections.store import ReadStore
 

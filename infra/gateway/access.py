@@ -22,7 +22,7 @@ from domain.errors import Forbidden, NotFound
 from domain.partner import Partner
 from domain.registration import Registration
 from domain.values import Role
-from infra.api.auth import Principal
+from infra.gateway.principals import Principal
 
 PARTNERS = frozenset({Role.PARTNER})
 MANAGERS = frozenset({Role.CHANNEL_MANAGER, Role.ADMIN})
