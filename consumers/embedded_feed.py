@@ -20,10 +20,6 @@ from projections.store import ReadStore
 FEED_DDL = "CREATE TABLE IF NOT EXISTS feed_positions (name TEXT PRIMARY KEY, position BIGINT)"
 
 
-def read_model_path(event_store_path: Path) -> Path:
-    return event_store_path.with_name(f"{event_store_path.stem}-read-models.sqlite")
-
-
 @contextmanager
 def _transaction(store: ReadStore) -> Iterator[None]:
     # sqlite3's `with conn:` commits; psycopg's would close the connection instead.

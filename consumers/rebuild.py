@@ -167,12 +167,13 @@ def rebuild_embedded_from_store(
     log: Any,
     progress: Progress | None = None,
 ) -> int:
-    """The embedded store's SQLite read models (`embedded_feed.read_model_path`),
+    """The embedded store's SQLite read models (`infra.store.databases.read_model_path`),
     rebuilt in one transaction. The in-process feed keeps its position and skips
     what this applied by (aggregate id, version), as the Kafka projector does."""
     import sqlite3
 
-    from consumers.embedded_feed import ensure_feed_tables, read_model_path
+    from consumers.embedded_feed import ensure_feed_tables
+    from infra.store.databases import read_model_path
 
     path = read_model_path(settings.sqlite_path)
     # Autocommit mode, so that BEGIN below covers the DROP and CREATE statements too:

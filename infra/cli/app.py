@@ -7,11 +7,11 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
-from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 from domain.errors import DomainError
+from infra.bootstrap import StoreMissing, Wiring, require_embedded_store
 from infra.logging import configure_logging, get_logger
 from infra.settings import Settings
 
@@ -41,32 +41,8 @@ def _require(settings: Settings, *, database: bool = False, kafka: bool = False)
         raise UsageError("this command needs Kafka: set DEALLEDGER_KAFKA_BOOTSTRAP")
 
 
-def _require_store(settings: Settings, *, events: bool = True) -> None:
-    """Commands that only read the embedded store must not create one where none is
-    (`events`: nor add the event tables to a file that has none)."""
-    if settings.uses_postgres:
-        return
-    import sqlite3
-
-    path = settings.sqlite_path
-    hint = "set DEALLEDGER_SQLITE_PATH to your store (`dealledger serve` creates one)"
-    if not path.is_file():
-        raise UsageError(f"no event store at {path}: {hint}")
-    if not events:
-        return
-    try:
-        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as conn:
-            found = conn.execute(
-                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?",
-                ("stored_events",),
-            ).fetchone()[0]
-    except sqlite3.DatabaseError:
-        found = 0
-    if not found:
-        raise UsageError(f"{path} is not a Deal Ledger event store: {hint}")
-
-
-def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+def _cmd_demo(args: argparse.Namespace, wiring: Wiring) -> int:
+    settings = wiring.settings
     from infra.demo import DEMO_STORE, DemoRefused, run_demo
 
     store = Path(args.store) if args.store else DEMO_STORE
@@ -84,17 +60,18 @@ def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
             f"\nServing the demo store {store.resolve()} on http://{args.host}:{args.port} "
             "(Ctrl-C stops it)"
         )
-        serve(demo_settings, host=args.host, port=args.port)
+        demo = Wiring(demo_settings)
+        try:
+            serve(demo, host=args.host, port=args.port)
+        finally:
+            demo.close()
     return code
 
 
-def _cmd_relay(args: argparse.Namespace, settings: Settings) -> int:
-    from infra.bootstrap import build_ledger
-    from infra.kafka.relay import Relay
-
+def _cmd_relay(args: argparse.Namespace, wiring: Wiring) -> int:
+    settings = wiring.settings
     _require(settings, database=True, kafka=not args.status)
-    log = get_logger("relay")
-    relay = Relay(build_ledger(settings), settings, log, batch_size=args.batch_size)
+    relay = wiring.relay(batch_size=args.batch_size)
     if args.status:
         status = relay.status()
         print(f"stored head {status.head}  published {status.published}  lag {status.lag}")
@@ -109,28 +86,18 @@ def _cmd_relay(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _cmd_command_consumer(args: argparse.Namespace, settings: Settings) -> int:
-    from consumers.command_consumer import CommandConsumer
-    from infra.bootstrap import build_ledger
-    from infra.gateway.principals import open_authenticator
-
+def _cmd_command_consumer(args: argparse.Namespace, wiring: Wiring) -> int:
+    settings = wiring.settings
     _require(settings, database=True, kafka=True)
-    consumer = CommandConsumer(
-        settings,
-        build_ledger(settings),
-        open_authenticator(settings),
-        get_logger("command-consumer"),
-        trust_key_ids=args.trust_key_ids,
-    )
+    consumer = wiring.command_consumer(trust_key_ids=args.trust_key_ids)
     consumer.run(_stop_on_signals())
     return 0
 
 
-def _cmd_project(args: argparse.Namespace, settings: Settings) -> int:
-    from consumers.projector_host import ProjectorHost
-
+def _cmd_project(args: argparse.Namespace, wiring: Wiring) -> int:
+    settings = wiring.settings
     _require(settings, database=True, kafka=True)
-    host = ProjectorHost(settings, get_logger("projector"))
+    host = wiring.projector()
     if args.status:
         lag = host.lag()
         for partition, behind in lag.items():
@@ -150,9 +117,9 @@ def _progress(done: int, total: int) -> None:
     sys.stderr.flush()
 
 
-def _cmd_rebuild(args: argparse.Namespace, settings: Settings) -> int:
+def _cmd_rebuild(args: argparse.Namespace, wiring: Wiring) -> int:
+    settings = wiring.settings
     from consumers import rebuild
-    from infra.bootstrap import build_ledger
 
     log = get_logger("rebuild")
     projections = (args.projection,) if args.projection else PROJECTION_CHOICES
@@ -161,15 +128,11 @@ def _cmd_rebuild(args: argparse.Namespace, settings: Settings) -> int:
         # Embedded: the read models are SQLite files fed from the store beside them.
         if source == "kafka":
             _require(settings, database=True)
-        _require_store(settings)
+        require_embedded_store(settings)
         source = "store"
-        ledger = build_ledger(settings)
-        try:
-            count = rebuild.rebuild_embedded_from_store(
-                settings, ledger, projections, log, _progress
-            )
-        finally:
-            ledger.close()
+        count = rebuild.rebuild_embedded_from_store(
+            settings, wiring.ledger(), projections, log, _progress
+        )
         sys.stderr.write("\n")
         print(f"rebuilt {', '.join(projections)} from the embedded store: {count} events applied")
         return 0
@@ -179,9 +142,7 @@ def _cmd_rebuild(args: argparse.Namespace, settings: Settings) -> int:
         _require(settings, kafka=True)
         count = rebuild.rebuild_from_kafka(settings, projections, log, _progress)
     else:
-        count = rebuild.rebuild_from_store(
-            settings, build_ledger(settings), projections, log, _progress
-        )
+        count = rebuild.rebuild_from_store(settings, wiring.ledger(), projections, log, _progress)
     sys.stderr.write("\n")
     print(f"rebuilt {', '.join(projections)} from {source}: {count} events applied")
     return 0
@@ -200,7 +161,7 @@ def _kafka_reachable(settings: Settings) -> bool:
     return True
 
 
-def _cmd_schemas(args: argparse.Namespace, settings: Settings) -> int:
+def _cmd_schemas(args: argparse.Namespace, wiring: Wiring) -> int:
     from projections.contract.schemas import write_schemas
 
     written = write_schemas(Path(args.out))
@@ -208,14 +169,13 @@ def _cmd_schemas(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _cmd_sweep(args: argparse.Namespace, settings: Settings) -> int:
+def _cmd_sweep(args: argparse.Namespace, wiring: Wiring) -> int:
     import uuid
 
     from commands.models import ActorIn, ExpireProtections
     from domain.values import Actor
-    from infra.bootstrap import build_ledger
 
-    ledger = build_ledger(settings)
+    ledger = wiring.ledger()
     log = get_logger("sweeper")
     stop = _stop_on_signals()
     while True:
@@ -260,36 +220,33 @@ def _parse_time(text: str) -> Any:
     return moment
 
 
-def _cmd_history(args: argparse.Namespace, settings: Settings) -> int:
+def _cmd_history(args: argparse.Namespace, wiring: Wiring) -> int:
+    settings = wiring.settings
     from infra.audit import api
     from infra.audit.render import print_history, print_state
-    from infra.bootstrap import build_ledger
 
-    _require_store(settings)
-    ledger = build_ledger(settings)
+    require_embedded_store(settings)
+    ledger = wiring.ledger()
     fmt = args.format or ("table" if sys.stdout.isatty() else "jsonl")
-    try:
-        if args.as_of is not None or args.version is not None:
-            state = api.state_as_of(ledger, args.deal_id, as_of=args.as_of, version=args.version)
-            print_state(state, fmt)
-        else:
-            print_history(
-                api.history(ledger, args.deal_id, after_position=args.after, limit=args.limit),
-                fmt,
-            )
-    finally:
-        ledger.close()
+    if args.as_of is not None or args.version is not None:
+        state = api.state_as_of(ledger, args.deal_id, as_of=args.as_of, version=args.version)
+        print_state(state, fmt)
+    else:
+        print_history(
+            api.history(ledger, args.deal_id, after_position=args.after, limit=args.limit),
+            fmt,
+        )
     return 0
 
 
-def _cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
+def _cmd_verify(args: argparse.Namespace, wiring: Wiring) -> int:
+    settings = wiring.settings
     from infra.audit import api
-    from infra.bootstrap import build_ledger
 
     if args.deal_id is None and not args.all:
         raise UsageError("name a DEAL_ID or pass --all")
-    _require_store(settings)
-    report = api.verify(build_ledger(settings), None if args.all else args.deal_id)
+    require_embedded_store(settings)
+    report = api.verify(wiring.ledger(), None if args.all else args.deal_id)
     if report.problems:
         print(f"BROKEN: {report.problems[0]}")
         for problem in report.problems[1:]:
@@ -308,15 +265,15 @@ def _cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+def _cmd_export(args: argparse.Namespace, wiring: Wiring) -> int:
+    settings = wiring.settings
     import shlex
 
     from infra.audit.export import export_deal
     from infra.audit.store import AuditStore
-    from infra.bootstrap import build_ledger
 
-    _require_store(settings)
-    manifest = export_deal(AuditStore(build_ledger(settings)), args.deal_id, Path(args.out))
+    require_embedded_store(settings)
+    manifest = export_deal(AuditStore(wiring.ledger()), args.deal_id, Path(args.out))
     # The bundle runs its own checker (its __main__.py); see docs/auditing.md for
     # checking it with a copy you trust instead.
     print(
@@ -326,12 +283,13 @@ def _cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+def _cmd_serve(args: argparse.Namespace, wiring: Wiring) -> int:
+    settings = wiring.settings
     from infra.http.server import serve
 
     where = "PostgreSQL" if settings.uses_postgres else f"the embedded store {settings.sqlite_path}"
     print(f"Deal Ledger API on http://{args.host}:{args.port} ({where}); docs at /docs", flush=True)
-    serve(settings, host=args.host, port=args.port)
+    serve(wiring, host=args.host, port=args.port)
     return 0
 
 
@@ -345,57 +303,45 @@ def _key_actor(args: argparse.Namespace) -> Any:
     return Actor.user(args.user, Role(args.role))
 
 
-def _cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
-    from infra.gateway.key_store import KeyStore
-    from infra.gateway.principals import open_key_database
-
+def _cmd_keys(args: argparse.Namespace, wiring: Wiring) -> int:
     if args.keys_command != "create":
-        _require_store(settings, events=False)
-    db = open_key_database(settings)
-    store = KeyStore(db)
-    try:
-        if args.keys_command == "create":
-            actor = _key_actor(args)
-            if actor.kind.value == "partner":
-                _warn_unknown_partner(settings, actor.id)
-            key = store.create(actor, args.label)
-            print(key)
-            print(
-                f"API key for {actor} (id {key.split('_')[1]}). It is shown this once; "
-                "only its hash is stored.",
-                file=sys.stderr,
+        require_embedded_store(wiring.settings, events=False)
+    store = wiring.key_store()
+    if args.keys_command == "create":
+        actor = _key_actor(args)
+        if actor.kind.value == "partner":
+            _warn_unknown_partner(wiring, actor.id)
+        key = store.create(actor, args.label)
+        print(key)
+        print(
+            f"API key for {actor} (id {key.split('_')[1]}). It is shown this once; "
+            "only its hash is stored.",
+            file=sys.stderr,
+        )
+    elif args.keys_command == "list":
+        for stored in store.list():
+            state = (
+                "revoked " + f"{stored.revoked_at:%Y-%m-%d %H:%M}"
+                if stored.revoked_at
+                else "active"
             )
-        elif args.keys_command == "list":
-            for stored in store.list():
-                state = (
-                    "revoked " + f"{stored.revoked_at:%Y-%m-%d %H:%M}"
-                    if stored.revoked_at
-                    else "active"
-                )
-                print(
-                    f"{stored.key_id}  {stored.actor!s:<36} {state:<24} "
-                    f"{stored.created_at:%Y-%m-%d %H:%M}  {stored.label}"
-                )
-        elif not store.revoke(args.key_id):
-            print(f"dealledger keys revoke: no active key {args.key_id}", file=sys.stderr)
-            return 1
-        else:
-            print(f"revoked {args.key_id}")
-    finally:
-        db.close()
+            print(
+                f"{stored.key_id}  {stored.actor!s:<36} {state:<24} "
+                f"{stored.created_at:%Y-%m-%d %H:%M}  {stored.label}"
+            )
+    elif not store.revoke(args.key_id):
+        print(f"dealledger keys revoke: no active key {args.key_id}", file=sys.stderr)
+        return 1
+    else:
+        print(f"revoked {args.key_id}")
     return 0
 
 
-def _warn_unknown_partner(settings: Settings, partner_code: str) -> None:
-    from infra.bootstrap import build_ledger
-
-    ledger = build_ledger(settings)
+def _warn_unknown_partner(wiring: Wiring, partner_code: str) -> None:
     try:
-        ledger.get_partner(partner_code)
+        wiring.ledger().get_partner(partner_code)
     except DomainError:
         print(f"note: partner {partner_code} is not onboarded (yet)", file=sys.stderr)
-    finally:
-        ledger.close()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -518,9 +464,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"dealledger: invalid configuration: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_format, settings.log_level)
+    wiring = Wiring(settings)
     try:
-        code: int = args.handler(args, settings)
-    except UsageError as exc:
+        code: int = args.handler(args, wiring)
+    except (UsageError, StoreMissing) as exc:
         print(f"dealledger {args.command}: {exc}", file=sys.stderr)
         return 2
     except DomainError as exc:
@@ -530,4 +477,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The reader (e.g. `head`) left; that is not an error of ours.
         sys.stderr.close()
         return 0
+    finally:
+        wiring.close()
     return code

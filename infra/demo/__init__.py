@@ -60,7 +60,7 @@ from domain.partner import Partner, PartnerTier
 from domain.protection import ChannelProtection
 from domain.registration import Registration, RegistrationStatus, RejectionReason
 from domain.values import Actor, Role
-from infra.bootstrap import build_ledger
+from infra.bootstrap import Wiring
 from infra.settings import Settings
 
 DEMO_START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)  # a Monday morning
@@ -849,7 +849,7 @@ def _print_report(ledger: DealLedger, prefix: str, now: datetime, run: int) -> i
 
 def _remove_store(path: Path) -> None:
     """The event store and the read models fed from it go together."""
-    from consumers.embedded_feed import read_model_path
+    from infra.store.databases import read_model_path
 
     for store in (path, read_model_path(path)):
         for suffix in ("", "-wal", "-shm", "-journal"):
@@ -885,7 +885,7 @@ def _mark_demo_store(path: Path) -> None:
 
 def _claim_store(path: Path, *, fresh: bool, force: bool) -> None:
     """Refuse a store the demo did not create (unless forced); make way for a fresh run."""
-    from consumers.embedded_feed import read_model_path
+    from infra.store.databases import read_model_path
 
     if path.exists() and not force and not is_demo_store(path):
         raise DemoRefused(
@@ -935,9 +935,9 @@ def run_demo(settings: Settings, store: Path, *, fresh: bool = True, force: bool
     else:
         print(f"Deal Ledger demo, appending to the embedded store: {path}")
 
-    probe = build_ledger(settings)
+    probe = Wiring(settings)
     try:
-        runs, last = _previous_runs(probe)
+        runs, last = _previous_runs(probe.ledger())
     finally:
         probe.close()
     start = DEMO_START
@@ -949,20 +949,22 @@ def run_demo(settings: Settings, store: Path, *, fresh: bool = True, force: bool
     print("Actors: carol (channel manager), sam (sales), and the partners themselves.")
 
     clock = ManualClock(start)
-    ledger = build_ledger(settings, clock=clock)
-    scenario = _Scenario(ledger, clock, run)
+    wiring = Wiring(settings, clock=clock)
     try:
-        scenario.play()
-        events = _print_report(ledger, scenario.prefix, clock.now(), run)
-    except DemoFailed as exc:
-        print(f"DEMO FAILED: {exc}")
-        return 1
+        ledger = wiring.ledger()
+        scenario = _Scenario(ledger, clock, run)
+        try:
+            scenario.play()
+            events = _print_report(ledger, scenario.prefix, clock.now(), run)
+        except DemoFailed as exc:
+            print(f"DEMO FAILED: {exc}")
+            return 1
+        print()
+        print(f"{events} events stored in {path} (counted by reading the store back)")
+        _print_read_models(wiring, clock.now())
+        _print_api_example(wiring)
     finally:
-        ledger.close()
-    print()
-    print(f"{events} events stored in {path} (counted by reading the store back)")
-    _print_read_models(settings, clock.now())
-    _print_api_example(settings)
+        wiring.close()
     return 0
 
 
@@ -970,15 +972,16 @@ def _money_by_currency(amounts: dict[str, Decimal]) -> str:
     return ", ".join(f"{amount:,.2f} {cur}" for cur, amount in sorted(amounts.items())) or "-"
 
 
-def _print_read_models(settings: Settings, now: datetime) -> None:
+def _print_read_models(wiring: Wiring, now: datetime) -> None:
     """Embedded mode: the projectors are fed in-process from the notification log."""
-    from consumers.embedded_feed import feed, open_read_store, read_model_path
+    from consumers.embedded_feed import feed, open_read_store
+    from infra.store.databases import read_model_path
     from projections.attribution import partner_attribution
     from projections.pipeline import pipeline_rows, pipeline_totals
     from projections.registration_queue import review_queue
 
-    path = read_model_path(settings.sqlite_path.resolve())
-    ledger = build_ledger(settings)
+    path = read_model_path(wiring.settings.sqlite_path.resolve())
+    ledger = wiring.ledger()
     conn, store = open_read_store(path)
     try:
         fed = feed(ledger, store)
@@ -1017,10 +1020,9 @@ def _print_read_models(settings: Settings, now: datetime) -> None:
             ]
             for a in partner_attribution(store)
         ]
-        queue = review_queue(store, now=now, sla_hours=settings.approval_sla_hours)
+        queue = review_queue(store, now=now, sla_hours=wiring.settings.approval_sla_hours)
     finally:
         conn.close()
-        ledger.close()
     print()
     print(f"READ MODELS, fed in-process from the notification log ({fed} events) into {path}")
     blocks = [
@@ -1058,19 +1060,12 @@ def _print_read_models(settings: Settings, now: datetime) -> None:
 # -- the HTTP API on this store -------------------------------------------------------------
 
 
-def _print_api_example(settings: Settings) -> None:
+def _print_api_example(wiring: Wiring) -> None:
     """Keys for carol and a partner, and curl lines that work against `dealledger serve`."""
-    from infra.gateway.key_store import KeyStore
-    from infra.gateway.principals import open_key_database
-
-    db = open_key_database(settings)
-    try:
-        keys = KeyStore(db)
-        carol = keys.create(Actor.user("carol", Role.CHANNEL_MANAGER), "demo")
-        northwind = keys.create(Actor.partner("northwind"), "demo")
-    finally:
-        db.close()
-    path = settings.sqlite_path.resolve()
+    keys = wiring.key_store()
+    carol = keys.create(Actor.user("carol", Role.CHANNEL_MANAGER), "demo")
+    northwind = keys.create(Actor.partner("northwind"), "demo")
+    path = wiring.settings.sqlite_path.resolve()
     base = "http://127.0.0.1:8000"
     print()
     print(

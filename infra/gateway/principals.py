@@ -10,14 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from commands.models import ActorIn
 from domain.values import Actor, ActorKind, Role
-from infra.gateway.key_store import KeyStore, StoredKey, bootstrap_keys
+from infra.gateway.key_store import KeyStore, StoredKey
 from infra.gateway.keys import burn_comparison, parse_key, secret_matches
-from infra.settings import Settings
-from infra.store.databases import Database, PostgresDatabase, SqliteDatabase
 
 IDEMPOTENCY_KEY_MAX = 100
 
@@ -114,16 +111,3 @@ class Authenticator:
         if not stored.active:
             raise Unauthenticated(f"API key {key_id} has been revoked", "revoked")
         return Principal(stored.key_id, stored.actor)
-
-
-def open_key_database(settings: Settings) -> Database:
-    """Where keys live: the PostgreSQL schema, or the embedded event store file."""
-    if settings.uses_postgres:
-        return PostgresDatabase(settings.psycopg_conninfo(), max_size=settings.postgres_pool_size)
-    return SqliteDatabase(settings.sqlite_path)
-
-
-def open_authenticator(settings: Settings, db: Database | None = None) -> Authenticator:
-    """An authenticator for `settings` (opens its own database unless given one)."""
-    store = KeyStore(db if db is not None else open_key_database(settings))
-    return Authenticator(store, bootstrap_keys(settings.api_keys, datetime.now(UTC)))

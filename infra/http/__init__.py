@@ -20,7 +20,8 @@ __all__ = ["create_app"]
 def create_app(
     settings: Settings, ledger: DealLedger | None = None, clock: Clock | None = None
 ) -> FastAPI:
-    """The API for `settings` (see `infra.http.app.create_app`)."""
-    from infra.http.app import create_app as build
+    """The API for `settings`, wired by the composition root (`infra.bootstrap`); with
+    `ledger` given it is used (and not closed)."""
+    from infra.bootstrap import Wiring
 
-    return build(settings, ledger, clock)
+    return Wiring(settings, clock=clock, ledger=ledger).http_app()

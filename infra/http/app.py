@@ -1,4 +1,4 @@
-"""The HTTP API's composition: `create_app(settings, ledger=None, clock=None)`.
+"""The HTTP API's composition: `create_app(wiring)`.
 
 Request flow: the middleware names the request (X-Correlation-Id), authenticates
 every /v1 request from its API key (401 before anything else is looked at), counts
@@ -22,9 +22,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from commands.ledger import DealLedger
-from domain.clock import Clock
 from domain.errors import DomainError
+from infra.bootstrap import Wiring
 from infra.gateway.principals import Unauthenticated
 from infra.gateway.problems import (
     PROBLEM_MEDIA_TYPE,
@@ -43,7 +42,6 @@ from infra.http.query_routes import router as query_router
 from infra.http.read_models import ReadModelBehind
 from infra.http.route_docs import install_openapi
 from infra.logging import get_logger
-from infra.settings import Settings
 
 log = get_logger("api")
 
@@ -220,11 +218,9 @@ def _install_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ReadModelBehind, on_read_model_behind)
 
 
-def create_app(
-    settings: Settings, ledger: DealLedger | None = None, clock: Clock | None = None
-) -> FastAPI:
-    """The API for `settings`; with `ledger` given it is used (and not closed)."""
-    ctx = ApiContext(settings, ledger, clock)
+def create_app(wiring: Wiring) -> FastAPI:
+    """The API on `wiring`'s parts; its shutdown closes them (a given ledger stays open)."""
+    ctx = ApiContext(wiring)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

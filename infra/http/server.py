@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-from infra.settings import Settings
+import uvicorn
+
+from infra.bootstrap import Wiring
 
 
-def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None:
-    import uvicorn
-
-    from infra.http.app import create_app
-
-    app = create_app(settings)
+def serve(wiring: Wiring, host: str = "127.0.0.1", port: int = 8000) -> None:
     uvicorn.run(
-        app,
+        wiring.http_app(),
         host=host,
         port=port,
-        log_level=settings.log_level.lower(),
+        log_level=wiring.settings.log_level.lower(),
         access_log=False,  # the API logs each request itself, with its correlation id
         proxy_headers=True,
     )

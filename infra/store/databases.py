@@ -18,6 +18,13 @@ from typing import Any
 from projections.store import ReadStore
 
 CONNECT_TIMEOUT_SECONDS = 3
+
+
+def read_model_path(event_store_path: Path) -> Path:
+    """Where the embedded read models live: a SQLite file beside the event store."""
+    return event_store_path.with_name(f"{event_store_path.stem}-read-models.sqlite")
+
+
 POOL_TIMEOUT_SECONDS = 2.0
 
 

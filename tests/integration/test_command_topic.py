@@ -14,8 +14,7 @@ from kafka import KafkaConsumer, KafkaProducer
 
 from consumers.command_consumer import CommandConsumer
 from domain.values import Actor, Role
-from infra.bootstrap import build_ledger
-from infra.gateway.principals import open_authenticator
+from infra.bootstrap import Wiring
 from infra.kafka.admin import ensure_topics
 from infra.logging import get_logger
 from infra.settings import Settings
@@ -50,8 +49,9 @@ def _read_all(settings: Settings, topic: str, expected: int) -> list[Any]:
 
 
 def test_commands_round_trip_and_a_malformed_one_lands_in_the_dlq(settings: Settings) -> None:
-    ledger = build_ledger(settings)
-    auth = open_authenticator(settings)
+    wiring = Wiring(settings)
+    ledger = wiring.ledger()
+    auth = wiring.authenticator()
     manager_key = auth.keys.create(Actor.user("carol", Role.CHANNEL_MANAGER))
     partner_key = auth.keys.create(Actor.partner("northwind"))
     ensure_topics(settings, LOG)
@@ -154,7 +154,7 @@ def test_a_command_too_large_to_copy_is_dead_lettered_by_reference(settings: Set
     producer.send(settings.commands_topic, value=b"\x00 after the large one").get(30)
     producer.close()
 
-    consumer = CommandConsumer(settings, build_ledger(settings), open_authenticator(settings), LOG)
+    consumer = Wiring(settings).command_consumer()
     handled = 0
     deadline = time.monotonic() + 60
     try:

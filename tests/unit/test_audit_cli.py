@@ -214,7 +214,7 @@ def _cli(*argv: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_rebuild_from_store_works_on_the_embedded_store(story: AuditStory, store: Path) -> None:
-    from consumers.embedded_feed import read_model_path
+    from infra.store.databases import read_model_path
 
     rebuilt = _cli("rebuild", "--from", "store")
     assert rebuilt.returncode == 0, rebuilt.stderr

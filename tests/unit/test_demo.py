@@ -121,7 +121,7 @@ def test_the_demo_shows_read_models_fed_in_process_from_its_store(
 ) -> None:
     import sqlite3
 
-    from consumers.embedded_feed import read_model_path
+    from infra.store.databases import read_model_path
     from projections.pipeline import pipeline_totals
     from projections.store import ReadStore
 
@@ -244,7 +244,9 @@ def test_demo_serve_serves_the_demo_store(
     from infra.cli import main
 
     served: list[Settings] = []
-    monkeypatch.setattr(infra.http.server, "serve", lambda settings, **_: served.append(settings))
+    monkeypatch.setattr(
+        infra.http.server, "serve", lambda wiring, **_: served.append(wiring.settings)
+    )
     store = workdir / "elsewhere" / "show.sqlite"
 
     assert main(["demo", "--store", str(store), "--serve", "--port", "8123"]) == 0
