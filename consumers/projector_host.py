@@ -1,22 +1,24 @@
-"""`dealledger project`: runs the projectors in a Kafka consumer group.
+"""`dealledger project`: runs the read models in a Kafka consumer group.
 
-Each poll batch of one partition is applied in ONE PostgreSQL transaction together
-with that partition's next offset, so a crash never loses or doubles an effect.
-On (re)assignment the consumer seeks to the offsets stored in PostgreSQL, not to
-Kafka's committed offsets (those are also committed, for monitoring only).
+Each poll's records (of every partition it returned) are applied by the batch engine
+(projections.engine) in ONE PostgreSQL transaction together with each partition's
+next offset, so a crash never loses or doubles an effect. On (re)assignment the
+consumer seeks to the offsets stored in PostgreSQL, not to Kafka's committed offsets
+(those are also committed, for monitoring only). Several `dealledger project`
+processes in one group share the partitions: an aggregate's events all live in one
+partition, and every read-model row is made from one aggregate's events.
 
-Every record is checked against the published contract (projections/contract/validation.py)
-and applied inside a savepoint. A record that cannot be applied, whatever the
-exception (a broken contract, a value the database refuses, a bug), is rolled back
-alone and dead-lettered, and the consumer moves on. Only a fault of the
-infrastructure itself (the database connection, Kafka) stops the batch, which is
-then retried from the offsets stored in PostgreSQL.
+Every record is checked against the published contract (projections.contract). A
+record that cannot be applied, whatever the exception (a broken contract, a fold
+refusing it, a value the database refuses), is left out and dead-lettered, and the
+consumer moves on. Only a fault of the infrastructure itself (the database
+connection, Kafka) stops the batch, which is then retried from the stored offsets.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import psycopg
@@ -29,20 +31,12 @@ from infra.kafka.admin import ensure_topics
 from infra.settings import Settings
 from infra.store.ddl import serialised_ddl
 from infra.store.positions import ensure_position_tables, store_offset, stored_offsets
-from projections.contract.message import InvalidMessage
-from projections.contract.validation import EventContract
-from projections.projector import PROJECTIONS, apply_message
+from projections.contract.models import EventMessage, InvalidMessage, contract
+from projections.engine import BatchEngine
+from projections.read_models import create_tables, projections_named
 from projections.store import ReadStore
 
 Connection = psycopg.Connection[tuple[object, ...]]
-
-
-class Unprocessable(Exception):
-    """The record itself is at fault: applying it again would fail again."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 def infrastructure_fault(exc: BaseException, conn: Connection) -> bool:
@@ -54,28 +48,6 @@ def infrastructure_fault(exc: BaseException, conn: Connection) -> bool:
         # raised for a value, not for the server: the record is at fault.
         return not (exc.sqlstate or "").startswith("54")
     return False
-
-
-def apply_record(
-    conn: Connection,
-    store: ReadStore,
-    contract: EventContract,
-    record: Any,
-    projections: Sequence[str],
-) -> bool:
-    """Checks and applies one Kafka record inside a savepoint; returns whether any
-    projection applied it (False: a duplicate). Raises Unprocessable, with the
-    savepoint rolled back, for anything the record is to blame for; re-raises
-    infrastructure faults."""
-    try:
-        message = contract.parse(record.value, record.headers)
-        with conn.transaction():  # savepoint: a bad record undoes only itself
-            return apply_message(store, message, projections)
-    except Exception as exc:
-        if infrastructure_fault(exc, conn):
-            raise
-        reason = str(exc) if isinstance(exc, InvalidMessage) else f"{type(exc).__name__}: {exc}"
-        raise Unprocessable(reason) from exc
 
 
 class _SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -96,21 +68,25 @@ class ProjectorHost:
         log: Any,
         *,
         group_id: str | None = None,
-        projections: Sequence[str] = PROJECTIONS,
-        max_records: int = 500,
+        projections: Sequence[str] | None = None,
+        max_records: int = 2000,
     ) -> None:
         self.settings = settings
         self.log = log
         self.group_id = group_id or settings.projector_group
-        self.projections = tuple(projections)
+        self.projections = projections_named(projections)
         self.max_records = max_records
         self.topic = settings.events_topic
         self.conn = psycopg.connect(settings.psycopg_conninfo(), autocommit=True)
         ensure_position_tables(self.conn)
         self.store = ReadStore(self.conn, "postgres")
         with serialised_ddl(self.conn), self.conn.transaction():
-            self.store.create_tables()
-        self.contract = EventContract()
+            create_tables(self.store, self.projections)
+        self.contract = contract()
+        self.engine = BatchEngine(
+            self.projections,
+            is_infrastructure_fault=lambda exc: infrastructure_fault(exc, self.conn),
+        )
         self.applied = 0
         self.skipped = 0
         self._consumer: KafkaConsumer | None = None
@@ -158,49 +134,47 @@ class ProjectorHost:
 
     # -- processing ------------------------------------------------------------
 
-    def process(self, tp: TopicPartition, records: list[Any]) -> None:
-        """Apply one partition's batch and its next offset in one transaction."""
+    def process(self, batches: Mapping[TopicPartition, Sequence[Any]]) -> None:
+        """Applies one poll's records and each partition's next offset in one transaction."""
+        parsed: list[EventMessage] = []
+        sources: list[Any] = []
         dead: list[tuple[Any, str]] = []
-        with self.conn.transaction():
+        for records in batches.values():
             for record in records:
                 try:
-                    applied = apply_record(
-                        self.conn, self.store, self.contract, record, self.projections
-                    )
-                except Unprocessable as exc:
-                    dead.append((record, exc.reason))
-                    continue
-                if applied:
-                    self.applied += 1
-                else:
-                    self.skipped += 1
-                    self.log.debug(
-                        "duplicate skipped",
-                        topic=record.topic,
-                        partition=record.partition,
-                        offset=record.offset,
-                    )
+                    parsed.append(self.contract.parse(record.value, record.headers))
+                    sources.append(record)
+                except InvalidMessage as exc:
+                    dead.append((record, str(exc)))
+                except Exception as exc:  # whatever else the record makes the parser do
+                    dead.append((record, f"{type(exc).__name__}: {exc}"))
+        with self.conn.transaction():
+            outcome = self.engine.apply(self.store, parsed)
+            dead.extend((sources[index], why) for index, why in outcome.refused)
             # Dead letters are acknowledged before the offsets move past them.
             self.dead_letters.publish(dead, timeout=30)
-            store_offset(self.conn, self.group_id, tp.topic, tp.partition, records[-1].offset + 1)
+            for tp, records in batches.items():
+                if records:
+                    store_offset(
+                        self.conn, self.group_id, tp.topic, tp.partition, records[-1].offset + 1
+                    )
+        self.applied += outcome.applied
+        self.skipped += outcome.skipped
         self.log.debug(
             "batch applied",
-            topic=tp.topic,
-            partition=tp.partition,
-            first_offset=records[0].offset,
-            last_offset=records[-1].offset,
+            records=sum(len(r) for r in batches.values()),
+            applied=outcome.applied,
+            skipped=outcome.skipped,
+            dead_lettered=len(dead),
         )
 
     def poll_once(self, timeout_ms: int = 500) -> int:
         if self._consumer is None:
             self._consumer = self._connect()
         batches = self._consumer.poll(timeout_ms=timeout_ms, max_records=self.max_records)
-        count = 0
-        for tp, records in batches.items():
-            if records:
-                self.process(tp, records)
-                count += len(records)
+        count = sum(len(records) for records in batches.values())
         if count:
+            self.process(batches)
             try:  # for lag monitoring by standard tools; PostgreSQL stays the truth
                 self._consumer.commit_async()
             except KafkaError as exc:
@@ -209,7 +183,11 @@ class ProjectorHost:
 
     def run(self, stop: threading.Event) -> None:
         """Consume until `stop` is set; the batch in hand is always finished first."""
-        self.log.info("projector started", group_id=self.group_id, projections=self.projections)
+        self.log.info(
+            "projector started",
+            group_id=self.group_id,
+            projections=[p.name for p in self.projections],
+        )
         topics_ready = False
         while not stop.is_set():
             try:

@@ -1,10 +1,23 @@
-"""`dealledger rebuild`: drop a read model and rebuild it from the beginning, with the
-same projector code as live processing — from Kafka, or from the event store when
-Kafka is unavailable. The whole rebuild is one transaction: readers see the old
-tables until the new ones are complete."""
+"""`dealledger rebuild`: build read models again from the beginning, without downtime.
+
+The rebuild writes into shadow tables (`<table>__rebuild`) with the same batch engine
+as live processing, page by page (bounded memory, one transaction per page), from
+Kafka offset 0 or from the event store. Queries and the live projector keep using
+the live tables meanwhile. At the end one transaction locks the live tables (the live
+projector pauses), applies what arrived since, and swaps the shadow tables in; then
+everyone reads and writes the rebuilt tables. So a rebuild may run while
+`dealledger project` runs.
+
+Where the rebuild stops: from Kafka, at the offsets the live consumer group has
+stored (read under lock during the swap), or at the topic's end when the group has
+never run (the group then starts there); from the store, at the ledger head. Either
+way the live projector goes on exactly where it was, and any event it sees again is
+skipped by (aggregate id, version).
+"""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -12,49 +25,125 @@ import psycopg
 from kafka import KafkaConsumer, TopicPartition
 
 from commands.ledger import DealLedger
-from consumers.projector_host import Unprocessable, apply_record
+from consumers.projector_host import infrastructure_fault
 from infra.settings import Settings
+from infra.store.ddl import serialised_ddl
 from infra.store.positions import ensure_position_tables, store_offset, stored_offsets
-from projections.contract.encoding import notification_to_message
-from projections.contract.validation import EventContract
-from projections.projector import PROJECTIONS, apply_message
-from projections.store import ReadStore
+from projections.contract.encoding import Encoder
+from projections.contract.models import EventMessage, InvalidMessage, contract
+from projections.engine import BatchEngine, Projection
+from projections.read_models import projections_named, tables_of
+from projections.store import POSITIONS, ReadStore, Table
 
 Progress = Callable[[int, int], None]
+
+SHADOW = "__rebuild"
+PAGE = 5000
 
 
 class RebuildError(RuntimeError):
     """The rebuild cannot be done from the chosen source."""
 
 
-def _reset(store: ReadStore, projections: Sequence[str]) -> None:
-    if tuple(projections) == PROJECTIONS:
-        store.drop_tables(None)
-    else:
-        for projection in projections:
-            store.drop_tables(projection)
-    store.create_tables()
+def shadow(name: str) -> str:
+    return f"{name}{SHADOW}"
+
+
+class _Shadow:
+    """The shadow tables of some projections in one database, and the swap."""
+
+    def __init__(self, store: ReadStore, projections: Sequence[Projection]) -> None:
+        self.store = store
+        self.projections = tuple(projections)
+        self.tables: tuple[Table, ...] = tables_of(self.projections)
+        self.engine = BatchEngine(
+            self.projections,
+            naming=shadow,
+            is_infrastructure_fault=lambda exc: (
+                store.dialect == "postgres" and infrastructure_fault(exc, store.connection)  # type: ignore[arg-type]
+            ),
+        )
+        self.skipped = 0
+
+    def prepare(self) -> None:
+        """Fresh, empty shadow tables (a rebuild that died left old ones behind)."""
+        shadows = [t.named(shadow(t.name)) for t in self.tables]
+        self.store.drop_tables(shadows)
+        self.store.create_tables(shadows)
+        self.store.create_tables(self.tables)  # the live ones, if this database is new
+
+    def apply(self, messages: Sequence[EventMessage], log: Any) -> None:
+        outcome = self.engine.apply(self.store, messages)
+        for index, why in outcome.refused:
+            self.skipped += 1  # the live projector dead-letters it
+            log.warning("record skipped", position=messages[index].position, error=why[:500])
+
+    def swap(self) -> None:
+        """Inside the caller's transaction: the shadow tables become the live ones."""
+        store = self.store
+        live = [t for t in self.tables if t.name != POSITIONS.name]
+        if store.dialect == "postgres":
+            store.execute(f"LOCK TABLE {', '.join(t.name for t in live)} IN ACCESS EXCLUSIVE MODE")
+        for table in live:
+            store.execute(f"DROP TABLE IF EXISTS {table.name}")
+            store.rename_table(shadow(table.name), table.name)
+            if store.dialect == "sqlite":
+                _rename_sqlite_indexes(store, table)
+        names = [p.name for p in self.projections]
+        rows = store.fetchall(
+            f"SELECT projection, position FROM {shadow(POSITIONS.name)} "
+            f"WHERE projection IN ({', '.join(['%s'] * len(names))})",
+            names,
+        )
+        store.execute(
+            f"DELETE FROM {POSITIONS.name} WHERE projection IN ({', '.join(['%s'] * len(names))})",
+            names,
+        )
+        store.insert_rows(POSITIONS.name, ("projection", "position"), rows)
+        store.execute(f"DROP TABLE {shadow(POSITIONS.name)}")
+
+
+def _rename_sqlite_indexes(store: ReadStore, table: Table) -> None:
+    """SQLite cannot rename an index: the shadow's go, and the live names are made."""
+    for columns in table.indexes:
+        store.execute(f"DROP INDEX IF EXISTS {shadow(table.name)}_by_{'_'.join(columns)}")
+    for statement in table.create_sql()[1:]:
+        store.execute(statement)
+
+
+def _parsed(records: Sequence[Any], log: Any, counts: dict[str, int]) -> list[EventMessage]:
+    messages = []
+    for record in records:
+        try:
+            messages.append(contract().parse(record.value, record.headers))
+        except (InvalidMessage, ValueError) as exc:
+            counts["skipped"] += 1  # the live projector dead-letters it
+            log.warning(
+                "record skipped", partition=record.partition, offset=record.offset, error=str(exc)
+            )
+    return messages
 
 
 def rebuild_from_kafka(
     settings: Settings,
-    projections: Sequence[str],
+    projections: Sequence[str] | None,
     log: Any,
     progress: Progress | None = None,
     group_id: str | None = None,
 ) -> int:
-    """Replays the event topic from offset 0 up to where the live projector stands
-    (or the topic's end when it has never run), then leaves the group there.
-
-    A record the live projector would dead-letter is skipped and counted (`skipped`
-    in the log), never fatal. Returns how many records were read."""
+    """Replays the event topic from offset 0 into shadow tables and swaps them in (see
+    the module docstring). A record the live projector would dead-letter is skipped and
+    counted (`skipped` in the log), never fatal. Returns how many records were read."""
     group_id = group_id or settings.projector_group
     topic = settings.events_topic
+    chosen = projections_named(projections)
     consumer = KafkaConsumer(
         bootstrap_servers=settings.bootstrap_servers,
         enable_auto_commit=False,
         group_id=None,
-        max_poll_records=2000,
+        max_poll_records=PAGE,
+        fetch_max_bytes=64 * 1024 * 1024,
+        max_partition_fetch_bytes=8 * 1024 * 1024,
     )
     conn = psycopg.connect(settings.psycopg_conninfo(), autocommit=True)
     try:
@@ -70,91 +159,155 @@ def rebuild_from_kafka(
             )
         ends = consumer.end_offsets(tps)
         stored = stored_offsets(conn, group_id, topic)
-        target = {tp: (stored.get(tp.partition, 0) if stored else ends[tp]) for tp in tps}
-        total = sum(target.values())
+        fresh_group = not stored
+        target = {tp: stored.get(tp.partition, 0) if stored else ends[tp] for tp in tps}
+        store = ReadStore(conn, "postgres")
+        target_of = _Shadow(store, chosen)
+        with serialised_ddl(conn), conn.transaction():
+            target_of.prepare()
         consumer.assign(tps)
         consumer.seek_to_beginning(*tps)
-        store = ReadStore(conn, "postgres")
-        contract = EventContract()
-        done = skipped = 0
-        with conn.transaction():
-            _reset(store, projections)
-            remaining = {tp for tp in tps if target[tp] > 0}
-            while remaining:
+        counts = {"done": 0, "skipped": 0}
+        position = dict.fromkeys(tps, 0)
+
+        def consume(until: dict[TopicPartition, int]) -> None:
+            """Applies records up to `until` (exclusive) per partition, a page per poll."""
+            while any(position[tp] < until[tp] for tp in tps):
+                page: list[Any] = []
                 for tp, records in consumer.poll(timeout_ms=1000).items():
                     for record in records:
-                        if record.offset >= target[tp]:
-                            remaining.discard(tp)
+                        if record.offset >= until[tp]:
                             break
-                        try:
-                            apply_record(conn, store, contract, record, projections)
-                        except Unprocessable as exc:
-                            skipped += 1  # the live projector dead-letters it
-                            log.warning(
-                                "record skipped",
-                                partition=record.partition,
-                                offset=record.offset,
-                                error=exc.reason[:500],
-                            )
-                        done += 1
-                        if record.offset + 1 >= target[tp]:
-                            remaining.discard(tp)
-                    if progress:
-                        progress(done, total)
-            for tp in tps:
-                store_offset(conn, group_id, topic, tp.partition, target[tp])
+                        page.append(record)
+                        position[tp] = record.offset + 1
+                    if records and records[-1].offset + 1 > position[tp]:
+                        consumer.seek(tp, position[tp])
+                with conn.transaction():
+                    target_of.apply(_parsed(page, log, counts), log)
+                counts["done"] += len(page)
+                if progress:
+                    progress(counts["done"], max(counts["done"], sum(until.values())))
+
+        # Close up to where the live group stands now, then once more under lock.
+        consume(target)
+        if not fresh_group:
+            target = _targets(tps, stored_offsets(conn, group_id, topic))
+            consume(target)
+        with conn.transaction():
+            if store.dialect == "postgres":
+                live = [t.name for t in target_of.tables if t.name != POSITIONS.name]
+                store.execute(f"LOCK TABLE {', '.join(live)} IN ACCESS EXCLUSIVE MODE")
+            if not fresh_group:
+                locked = conn.execute(
+                    "SELECT partition, next_offset FROM consumer_offsets "
+                    "WHERE group_id = %s AND topic = %s FOR UPDATE",
+                    (group_id, topic),
+                ).fetchall()
+                target = _targets(tps, {int(str(p)): int(str(o)) for p, o in locked})
+                consume_locked(target, consumer, tps, position, target_of, log, counts)
+            target_of.swap()
+            if fresh_group:
+                for tp in tps:
+                    store_offset(conn, group_id, topic, tp.partition, target[tp])
         log.info(
-            "rebuilt from kafka", projections=list(projections), messages=done, skipped=skipped
+            "rebuilt from kafka",
+            projections=[p.name for p in chosen],
+            messages=counts["done"],
+            skipped=counts["skipped"] + target_of.skipped,
         )
-        return done
+        return counts["done"]
     finally:
         consumer.close()
         conn.close()
 
 
+def _targets(tps: Sequence[TopicPartition], offsets: dict[int, int]) -> dict[TopicPartition, int]:
+    return {tp: offsets.get(tp.partition, 0) for tp in tps}
+
+
+def consume_locked(
+    until: dict[TopicPartition, int],
+    consumer: KafkaConsumer,
+    tps: Sequence[TopicPartition],
+    position: dict[TopicPartition, int],
+    target_of: _Shadow,
+    log: Any,
+    counts: dict[str, int],
+) -> None:
+    """The last stretch, inside the swap's transaction (no transaction of its own)."""
+    while any(position[tp] < until[tp] for tp in tps):
+        page: list[Any] = []
+        for tp, records in consumer.poll(timeout_ms=1000).items():
+            for record in records:
+                if record.offset >= until[tp]:
+                    break
+                page.append(record)
+                position[tp] = record.offset + 1
+        target_of.apply(_parsed(page, log, counts), log)
+        counts["done"] += len(page)
+
+
 def _replay_store(
-    store: ReadStore,
+    target_of: _Shadow,
     ledger: DealLedger,
-    projections: Sequence[str],
+    start: int,
+    stop: int | None,
+    log: Any,
     progress: Progress | None,
-) -> int:
-    """Drops the projections and applies the whole notification log, inside the
-    caller's transaction."""
+    done: int,
+    in_transaction: Callable[[], Any],
+) -> tuple[int, int]:
+    """Applies notifications after `start` (up to `stop`) in pages; returns the last
+    position applied and the running count."""
+    encoder = Encoder(ledger.mapper)
     total = ledger.recorder.max_notification_id() or 0
-    done = 0
-    _reset(store, projections)
-    position = 0
+    position = start
     while True:
         page = ledger.recorder.select_notifications(
-            start=position, limit=1000, inclusive_of_start=False
+            start=position, limit=PAGE, stop=stop, inclusive_of_start=False
         )
         if not page:
-            break
-        for notification in page:
-            message = notification_to_message(ledger.mapper, notification)
-            apply_message(store, message, projections)
+            return position, done
+        with in_transaction():
+            target_of.apply([encoder.message(n) for n in page], log)
         done += len(page)
         position = page[-1].id
         if progress:
-            progress(done, total)
-    return done
+            progress(done, max(done, total))
 
 
 def rebuild_from_store(
     settings: Settings,
     ledger: DealLedger,
-    projections: Sequence[str],
+    projections: Sequence[str] | None,
     log: Any,
     progress: Progress | None = None,
 ) -> int:
-    """Replays the ledger's notification log. The live projector, resuming from its
-    stored offsets later, skips what this applied by (aggregate id, version)."""
+    """Replays the ledger's notification log into shadow tables and swaps them in,
+    having applied, under lock, everything up to the ledger head at that moment."""
+    chosen = projections_named(projections)
     conn = psycopg.connect(settings.psycopg_conninfo(), autocommit=True)
     try:
         store = ReadStore(conn, "postgres")
+        target_of = _Shadow(store, chosen)
+        with serialised_ddl(conn), conn.transaction():
+            target_of.prepare()
+        position, done = _replay_store(
+            target_of, ledger, 0, None, log, progress, 0, conn.transaction
+        )
         with conn.transaction():
-            done = _replay_store(store, ledger, projections, progress)
-        log.info("rebuilt from event store", projections=list(projections), events=done)
+            live = [t.name for t in target_of.tables if t.name != POSITIONS.name]
+            store.execute(f"LOCK TABLE {', '.join(live)} IN ACCESS EXCLUSIVE MODE")
+            _, done = _replay_store(
+                target_of, ledger, position, None, log, progress, done, _no_transaction
+            )
+            target_of.swap()
+        log.info(
+            "rebuilt from event store",
+            projections=[p.name for p in chosen],
+            events=done,
+            skipped=target_of.skipped,
+        )
         return done
     finally:
         conn.close()
@@ -163,33 +316,62 @@ def rebuild_from_store(
 def rebuild_embedded_from_store(
     settings: Settings,
     ledger: DealLedger,
-    projections: Sequence[str],
+    projections: Sequence[str] | None,
     log: Any,
     progress: Progress | None = None,
 ) -> int:
     """The embedded store's SQLite read models (`infra.store.databases.read_model_path`),
-    rebuilt in one transaction. The in-process feed keeps its position and skips
-    what this applied by (aggregate id, version), as the Kafka projector does."""
-    import sqlite3
-
+    rebuilt into shadow tables and swapped in. The in-process feed keeps its position
+    (it is never ahead of the ledger head the rebuild reached) and skips what the
+    rebuild applied by (aggregate id, version), as the Kafka projector does."""
     from consumers.embedded_feed import ensure_feed_tables
     from infra.store.databases import read_model_path
 
+    chosen = projections_named(projections)
     path = read_model_path(settings.sqlite_path)
-    # Autocommit mode, so that BEGIN below covers the DROP and CREATE statements too:
-    # sqlite3's implicit transactions would commit each of them on its own.
-    conn = sqlite3.connect(path, isolation_level=None)
+    # Autocommit mode, so that BEGIN below covers DDL too: sqlite3's implicit
+    # transactions would commit each DROP and CREATE on its own.
+    conn = sqlite3.connect(path, isolation_level=None, timeout=30)
     try:
         store = ReadStore(conn, "sqlite")
         ensure_feed_tables(store)
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            done = _replay_store(store, ledger, projections, progress)
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
-        log.info("rebuilt from event store", projections=list(projections), events=done)
+        target_of = _Shadow(store, chosen)
+        with _sqlite_transaction(conn):
+            target_of.prepare()
+        position, done = _replay_store(
+            target_of, ledger, 0, None, log, progress, 0, lambda: _sqlite_transaction(conn)
+        )
+        with _sqlite_transaction(conn, immediate=True):
+            _, done = _replay_store(
+                target_of, ledger, position, None, log, progress, done, _no_transaction
+            )
+            target_of.swap()
+        log.info(
+            "rebuilt from event store",
+            projections=[p.name for p in chosen],
+            events=done,
+            skipped=target_of.skipped,
+        )
         return done
     finally:
         conn.close()
+
+
+class _no_transaction:  # noqa: N801 - used like a context manager factory
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *_: object) -> None:
+        return None
+
+
+class _sqlite_transaction:  # noqa: N801 - used like a context manager factory
+    def __init__(self, conn: sqlite3.Connection, *, immediate: bool = False) -> None:
+        self.conn = conn
+        self.begin = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+
+    def __enter__(self) -> None:
+        self.conn.execute(self.begin)
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        self.conn.execute("COMMIT" if kind is None else "ROLLBACK")

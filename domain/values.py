@@ -112,6 +112,13 @@ class Role(LedgerEnum):
     SYSTEM = "system"
 
 
+def actor_text(kind: str, actor_id: str, role: str) -> str:
+    """How an actor is shown: `user:carol(channel_manager)`, `partner:acme`, `system:x`."""
+    if kind == ActorKind.USER.value:
+        return f"user:{actor_id}({role})"
+    return f"{kind}:{actor_id}"
+
+
 @dataclass(frozen=True)
 class Actor:
     """Who issued a command: a partner (by partner code) or an internal user with a role."""
@@ -139,9 +146,7 @@ class Actor:
         return cls(ActorKind.SYSTEM, name, Role.SYSTEM)
 
     def __str__(self) -> str:
-        if self.kind is ActorKind.USER:
-            return f"user:{self.id}({self.role.value})"
-        return f"{self.kind.value}:{self.id}"
+        return actor_text(self.kind.value, self.id, self.role.value)
 
     def to_json(self) -> dict[str, str]:
         return {"kind": self.kind.value, "id": self.id, "role": self.role.value}

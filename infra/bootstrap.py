@@ -154,9 +154,23 @@ class Wiring:
 
             if self.settings.uses_postgres:
                 return self._postgres_pool()
-            return SqliteDatabase(read_model_path(self.settings.sqlite_path))
+            return SqliteDatabase(read_model_path(self.settings.sqlite_path), wal=True)
 
         database: Database = self._once("read_database", build)
+        return database
+
+    def feed_database(self) -> Database:
+        """Where a background feed writes the read models: on SQLite a connection of its
+        own (queries go on reading while it writes), on PostgreSQL the shared pool."""
+
+        def build() -> Database:
+            from infra.store.databases import SqliteDatabase, read_model_path
+
+            if self.settings.uses_postgres:
+                return self._postgres_pool()
+            return SqliteDatabase(read_model_path(self.settings.sqlite_path), wal=True)
+
+        database: Database = self._once("feed_database", build)
         return database
 
     def key_database(self) -> Database:
@@ -251,7 +265,7 @@ class Wiring:
                 relay.close()
             for host in parts.pop("projectors", []):
                 host.close()
-            for name in ("read_database", "key_database", "postgres_pool"):
+            for name in ("read_database", "feed_database", "key_database", "postgres_pool"):
                 database = parts.pop(name, None)
                 if database is not None:
                     database.close()

@@ -15,10 +15,9 @@ from datetime import timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
-from domain.values import Money
-from projections.contract.fields import Fields
-from projections.contract.message import EventMessage
-from projections.store import ReadStore, from_micros, parse_time, time_text, to_micros
+from projections.contract.models import EventMessage
+from projections.engine import Doc, Fold, Projection, Row, row_of, rows_of, with_rows
+from projections.store import ReadStore, Table, from_micros, parse_time, time_text, to_micros
 
 _RATE = Decimal("0.0001")
 _DAYS = Decimal("0.01")
@@ -42,131 +41,137 @@ class PartnerAttribution:
     average_sales_cycle_days: Decimal | None = None  # won deals, opened -> won, to 0.01 day
 
 
-# -- projector ----------------------------------------------------------------------------
+# -- the folds ---------------------------------------------------------------------------
+
+PARTNER_ROWS = Table(
+    "rm_attribution_partner",
+    "partner",
+    (
+        "partner_id TEXT NOT NULL",
+        "partner_code TEXT NOT NULL",
+        "name TEXT NOT NULL",
+        "tier TEXT NOT NULL",
+        "suspended INTEGER NOT NULL",
+    ),
+    ("partner_id",),
+)
+DEALS = Table(
+    "rm_attribution_deal",
+    "deal",
+    (
+        "deal_id TEXT NOT NULL",
+        "status TEXT NOT NULL",
+        "amount_micros BIGINT NOT NULL",
+        "currency TEXT NOT NULL",
+        "sourcing_partner TEXT",
+        "opened_at TEXT NOT NULL",
+        "closed_at TEXT",
+    ),
+    ("deal_id",),
+)
+SHARES = Table(
+    "rm_attribution_share",
+    "deal",
+    (
+        "deal_id TEXT NOT NULL",
+        "partner_code TEXT NOT NULL",
+        "sourcing INTEGER NOT NULL",
+        "share TEXT NOT NULL",
+        "won_micros BIGINT",  # revenue attributed when the deal was won, else NULL
+        "won_currency TEXT",
+    ),
+    ("deal_id", "partner_code"),
+    (("partner_code",),),
+)
+
+Handler = Callable[[Doc, EventMessage, Any], Doc]
 
 
-def _opened(store: ReadStore, message: EventMessage, f: Fields) -> None:
-    deal_id = str(message.aggregate_id)
-    amount: Money = f["amount"]
-    sourcing: str | None = f["sourcing_partner"]
-    store.execute("DELETE FROM rm_attribution_share WHERE deal_id = %s", (deal_id,))
-    store.execute("DELETE FROM rm_attribution_deal WHERE deal_id = %s", (deal_id,))
-    store.execute(
-        "INSERT INTO rm_attribution_deal (deal_id, status, amount_micros, currency, "
-        "sourcing_partner, opened_at, closed_at) VALUES (%s, 'open', %s, %s, %s, %s, NULL)",
-        (
-            deal_id,
-            to_micros(amount.amount),
-            amount.currency,
-            sourcing,
-            time_text(message.occurred_at),
-        ),
-    )
-    if sourcing is not None:
-        store.execute(
-            "INSERT INTO rm_attribution_share (deal_id, partner_code, sourcing, share, "
-            "won_micros, won_currency) VALUES (%s, %s, 1, '100', NULL, NULL)",
-            (deal_id, sourcing),
-        )
+def _share(deal_id: str, code: str, sourcing: bool, share: str) -> Row:
+    return {
+        "deal_id": deal_id,
+        "partner_code": code,
+        "sourcing": int(sourcing),
+        "share": share,
+        "won_micros": None,
+        "won_currency": None,
+    }
 
 
-def _amount_revised(store: ReadStore, message: EventMessage, f: Fields) -> None:
-    amount: Money = f["amount"]
-    store.execute(
-        "UPDATE rm_attribution_deal SET amount_micros = %s, currency = %s WHERE deal_id = %s",
-        (to_micros(amount.amount), amount.currency, str(message.aggregate_id)),
-    )
+def _opened(doc: Doc, m: EventMessage, d: Any) -> Doc:
+    deal = {
+        "deal_id": m.aggregate_id,
+        "status": "open",
+        "amount_micros": to_micros(d.amount.amount),
+        "currency": d.amount.currency,
+        "sourcing_partner": d.sourcing_partner,
+        "opened_at": time_text(m.occurred_at),
+        "closed_at": None,
+    }
+    shares = []
+    if d.sourcing_partner is not None:
+        shares.append(_share(m.aggregate_id, d.sourcing_partner, True, "100"))
+    return {DEALS.name: (deal,), SHARES.name: tuple(shares)}
 
 
-def _set_shares(store: ReadStore, deal_id: str, shares: Mapping[str, Decimal]) -> None:
+def _amount_revised(doc: Doc, m: EventMessage, d: Any) -> Doc:
+    deal = row_of(doc, DEALS.name)
+    if deal is None:
+        return doc
+    revised = {**deal, "amount_micros": to_micros(d.amount.amount), "currency": d.amount.currency}
+    return with_rows(doc, DEALS.name, [revised])
+
+
+def _shares_changed(doc: Doc, m: EventMessage, d: Any) -> Doc:
     """The attached partners are exactly the keys of the event's shares."""
-    sourcing = store.scalar(
-        "SELECT sourcing_partner FROM rm_attribution_deal WHERE deal_id = %s", (deal_id,)
-    )
-    store.execute("DELETE FROM rm_attribution_share WHERE deal_id = %s", (deal_id,))
-    for code, share in sorted(shares.items()):
-        store.execute(
-            "INSERT INTO rm_attribution_share (deal_id, partner_code, sourcing, share, "
-            "won_micros, won_currency) VALUES (%s, %s, %s, %s, NULL, NULL)",
-            (deal_id, code, int(code == sourcing), str(share)),
+    deal = row_of(doc, DEALS.name)
+    sourcing = deal["sourcing_partner"] if deal is not None else None
+    shares = [
+        _share(m.aggregate_id, code, code == sourcing, str(share))
+        for code, share in sorted(d.shares.items())
+    ]
+    return with_rows(doc, SHARES.name, shares)
+
+
+def _won(doc: Doc, m: EventMessage, d: Any) -> Doc:
+    deal = row_of(doc, DEALS.name)
+    sourcing = deal["sourcing_partner"] if deal is not None else None
+    shares = {
+        s["partner_code"]: {**s, "won_micros": None, "won_currency": None}
+        for s in rows_of(doc, SHARES.name)
+    }
+    for code, revenue in sorted(d.attributed.items()):
+        share = shares.get(code) or _share(m.aggregate_id, code, code == sourcing, "0")
+        shares[code] = {
+            **share,
+            "won_micros": to_micros(revenue.amount),
+            "won_currency": revenue.currency,
+        }
+    doc = with_rows(doc, SHARES.name, [shares[code] for code in sorted(shares)])
+    if deal is not None:
+        doc = with_rows(
+            doc, DEALS.name, [{**deal, "status": "won", "closed_at": time_text(m.occurred_at)}]
         )
+    return doc
 
 
-def _shares_changed(store: ReadStore, message: EventMessage, f: Fields) -> None:
-    _set_shares(store, str(message.aggregate_id), f["shares"])
+def _lost(doc: Doc, m: EventMessage, d: Any) -> Doc:
+    deal = row_of(doc, DEALS.name)
+    if deal is None:
+        return doc
+    lost = {**deal, "status": "lost", "closed_at": time_text(m.occurred_at)}
+    return with_rows(doc, DEALS.name, [lost])
 
 
-def _won(store: ReadStore, message: EventMessage, f: Fields) -> None:
-    deal_id = str(message.aggregate_id)
-    attributed: dict[str, Money] = f["attributed"]
-    sourcing = store.scalar(
-        "SELECT sourcing_partner FROM rm_attribution_deal WHERE deal_id = %s", (deal_id,)
-    )
-    store.execute(
-        "UPDATE rm_attribution_deal SET status = 'won', closed_at = %s WHERE deal_id = %s",
-        (time_text(message.occurred_at), deal_id),
-    )
-    store.execute(
-        "UPDATE rm_attribution_share SET won_micros = NULL, won_currency = NULL WHERE deal_id = %s",
-        (deal_id,),
-    )
-    for code, revenue in sorted(attributed.items()):
-        store.execute(
-            "INSERT INTO rm_attribution_share (deal_id, partner_code, sourcing, share, "
-            "won_micros, won_currency) VALUES (%s, %s, %s, '0', %s, %s) "
-            "ON CONFLICT (deal_id, partner_code) DO UPDATE SET "
-            "won_micros = excluded.won_micros, won_currency = excluded.won_currency",
-            (deal_id, code, int(code == sourcing), to_micros(revenue.amount), revenue.currency),
-        )
+def _reopened(doc: Doc, m: EventMessage, d: Any) -> Doc:
+    deal = row_of(doc, DEALS.name)
+    if deal is not None:
+        doc = with_rows(doc, DEALS.name, [{**deal, "status": "open", "closed_at": None}])
+    shares = [{**s, "won_micros": None, "won_currency": None} for s in rows_of(doc, SHARES.name)]
+    return with_rows(doc, SHARES.name, shares)
 
 
-def _lost(store: ReadStore, message: EventMessage, f: Fields) -> None:
-    store.execute(
-        "UPDATE rm_attribution_deal SET status = 'lost', closed_at = %s WHERE deal_id = %s",
-        (time_text(message.occurred_at), str(message.aggregate_id)),
-    )
-
-
-def _reopened(store: ReadStore, message: EventMessage, f: Fields) -> None:
-    deal_id = str(message.aggregate_id)
-    store.execute(
-        "UPDATE rm_attribution_deal SET status = 'open', closed_at = NULL WHERE deal_id = %s",
-        (deal_id,),
-    )
-    store.execute(
-        "UPDATE rm_attribution_share SET won_micros = NULL, won_currency = NULL WHERE deal_id = %s",
-        (deal_id,),
-    )
-
-
-def _onboarded(store: ReadStore, message: EventMessage, f: Fields) -> None:
-    partner_id = str(message.aggregate_id)
-    store.execute("DELETE FROM rm_attribution_partner WHERE partner_id = %s", (partner_id,))
-    store.execute(
-        "INSERT INTO rm_attribution_partner (partner_id, partner_code, name, tier, suspended) "
-        "VALUES (%s, %s, %s, %s, 0)",
-        (partner_id, f["code"], f["name"], f["tier"]),
-    )
-
-
-def _tier_changed(store: ReadStore, message: EventMessage, f: Fields) -> None:
-    store.execute(
-        "UPDATE rm_attribution_partner SET tier = %s WHERE partner_id = %s",
-        (f["tier"], str(message.aggregate_id)),
-    )
-
-
-def _suspension(suspended: bool) -> Callable[[ReadStore, EventMessage, Fields], None]:
-    def mark(store: ReadStore, message: EventMessage, f: Fields) -> None:
-        store.execute(
-            "UPDATE rm_attribution_partner SET suspended = %s WHERE partner_id = %s",
-            (int(suspended), str(message.aggregate_id)),
-        )
-
-    return mark
-
-
-HANDLERS: dict[str, Callable[[ReadStore, EventMessage, Fields], None]] = {
+_DEAL_EVENTS: dict[str, Handler] = {
     "deal.opened": _opened,
     "deal.amount_revised": _amount_revised,
     "deal.partner_attached": _shares_changed,
@@ -175,11 +180,52 @@ HANDLERS: dict[str, Callable[[ReadStore, EventMessage, Fields], None]] = {
     "deal.won": _won,
     "deal.lost": _lost,
     "deal.reopened": _reopened,
-    "partner.onboarded": _onboarded,
-    "partner.tier_changed": _tier_changed,
-    "partner.suspended": _suspension(True),
-    "partner.reinstated": _suspension(False),
 }
+
+
+def _onboarded(doc: Doc, m: EventMessage, d: Any) -> Doc:
+    partner = {
+        "partner_id": m.aggregate_id,
+        "partner_code": d.code,
+        "name": d.name,
+        "tier": d.tier,
+        "suspended": 0,
+    }
+    return {PARTNER_ROWS.name: (partner,)}
+
+
+def _partner_change(**changes: Any) -> Handler:
+    def change(doc: Doc, m: EventMessage, d: Any) -> Doc:
+        partner = row_of(doc, PARTNER_ROWS.name)
+        if partner is None:
+            return doc
+        values = {k: getattr(d, v) if isinstance(v, str) else v for k, v in changes.items()}
+        return with_rows(doc, PARTNER_ROWS.name, [{**partner, **values}])
+
+    return change
+
+
+_PARTNER_EVENTS: dict[str, Handler] = {
+    "partner.onboarded": _onboarded,
+    "partner.tier_changed": _partner_change(tier="tier"),
+    "partner.suspended": _partner_change(suspended=1),
+    "partner.reinstated": _partner_change(suspended=0),
+}
+
+
+def _fold(events: Mapping[str, Handler]) -> Fold:
+    def fold(doc: Doc, message: EventMessage) -> Doc:
+        handler = events.get(message.name)
+        return doc if handler is None else handler(doc, message, message.data)
+
+    return fold
+
+
+ATTRIBUTION = Projection(
+    "attribution",
+    (PARTNER_ROWS, DEALS, SHARES),
+    {"deal": _fold(_DEAL_EVENTS), "partner": _fold(_PARTNER_EVENTS)},
+)
 
 # -- query --------------------------------------------------------------------------------
 

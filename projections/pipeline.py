@@ -15,12 +15,11 @@ from typing import Any, Literal
 from uuid import UUID
 
 from domain.pipeline import pipeline_named
-from domain.values import Customer, Money
-from projections.contract.fields import Fields
-from projections.contract.message import EventMessage
+from projections.contract.models import EventMessage
+from projections.engine import Doc, Projection, Row, row_of, rows_of, with_rows
 from projections.store import (
     ReadStore,
-    date_text,
+    Table,
     from_micros,
     parse_date,
     parse_optional_time,
@@ -68,150 +67,181 @@ class PipelineTotal:
     deals: int
 
 
-# -- projector ----------------------------------------------------------------------------
+# -- the fold ----------------------------------------------------------------------------
+
+DEALS = Table(
+    "rm_pipeline_deal",
+    "deal",
+    (
+        "deal_id TEXT NOT NULL",
+        "title TEXT NOT NULL",
+        "customer_name TEXT NOT NULL",
+        "customer_domain TEXT NOT NULL",
+        "product_line TEXT NOT NULL",
+        "pipeline TEXT NOT NULL",
+        "stage TEXT NOT NULL",
+        "status TEXT NOT NULL",  # open | won | lost (kept so a reopen works)
+        "amount_micros BIGINT NOT NULL",
+        "currency TEXT NOT NULL",
+        "probability TEXT NOT NULL",  # percent, exact decimal text
+        "weighted_micros BIGINT NOT NULL",  # amount * probability / 100, to the micro-unit
+        "sourcing_partner TEXT",  # the registering partner; NULL for direct deals
+        "registration_id TEXT",
+        "owner TEXT NOT NULL",
+        "region TEXT NOT NULL",
+        "expected_close TEXT NOT NULL",
+        "opened_at TEXT NOT NULL",
+        "stage_entered_at TEXT NOT NULL",
+        "closed_at TEXT",
+    ),
+    ("deal_id",),
+    (("status", "stage"),),
+)
+PARTNERS = Table(
+    "rm_pipeline_partner",
+    "deal",
+    (
+        "deal_id TEXT NOT NULL",
+        "partner_code TEXT NOT NULL",
+        "role TEXT NOT NULL",
+        "share TEXT NOT NULL",  # attribution percent, exact decimal text
+        "sourcing INTEGER NOT NULL",  # 1 for the registering partner
+    ),
+    ("deal_id", "partner_code"),
+    (("partner_code",),),
+)
 
 
-def _deal(store: ReadStore, deal_id: str) -> tuple[Any, ...] | None:
-    return store.fetchone(
-        "SELECT pipeline, stage, amount_micros, probability, sourcing_partner "
-        "FROM rm_pipeline_deal WHERE deal_id = %s",
-        (deal_id,),
-    )
-
-
-def _opened(store: ReadStore, message: EventMessage, f: Fields) -> None:
-    deal_id = str(message.aggregate_id)
-    at = time_text(message.occurred_at)
-    amount: Money = f["amount"]
-    customer: Customer = f["customer"]
-    probability = pipeline_named(f["pipeline"]).probability(f["stage"])
+def _opened(doc: Doc, m: EventMessage, d: Any) -> Doc:
+    amount = d.amount
+    probability = pipeline_named(d.pipeline).probability(d.stage)
     micros = to_micros(amount.amount)
-    store.execute("DELETE FROM rm_pipeline_partner WHERE deal_id = %s", (deal_id,))
-    store.execute("DELETE FROM rm_pipeline_deal WHERE deal_id = %s", (deal_id,))
-    store.execute(
-        "INSERT INTO rm_pipeline_deal (deal_id, title, customer_name, customer_domain, "
-        "product_line, pipeline, stage, status, amount_micros, currency, probability, "
-        "weighted_micros, sourcing_partner, registration_id, owner, region, expected_close, "
-        "opened_at, stage_entered_at, closed_at) "
-        "VALUES (%s, %s, %s, %s, %s, %s, %s, 'open', %s, %s, %s, %s, %s, %s, %s, %s, %s, "
-        "%s, %s, NULL)",
-        (
-            deal_id,
-            f["title"],
-            customer.name,
-            customer.domain,
-            f["product_line"],
-            f["pipeline"],
-            f["stage"],
-            micros,
-            amount.currency,
-            str(probability),
-            weighted_micros(micros, probability),
-            f["sourcing_partner"],
-            None if f["registration_id"] is None else str(f["registration_id"]),
-            f["owner"],
-            f["region"],
-            date_text(f["expected_close"]),
-            at,
-            at,
-        ),
-    )
-    if f["sourcing_partner"] is not None:
-        store.execute(
-            "INSERT INTO rm_pipeline_partner (deal_id, partner_code, role, share, sourcing) "
-            "VALUES (%s, %s, %s, '100', 1)",
-            (deal_id, f["sourcing_partner"], f["sourcing_role"] or "reseller"),
+    at = time_text(m.occurred_at)
+    deal = {
+        "deal_id": m.aggregate_id,
+        "title": d.title,
+        "customer_name": d.customer.name,
+        "customer_domain": d.customer.domain,
+        "product_line": d.product_line,
+        "pipeline": d.pipeline,
+        "stage": d.stage,
+        "status": "open",
+        "amount_micros": micros,
+        "currency": amount.currency,
+        "probability": str(probability),
+        "weighted_micros": weighted_micros(micros, probability),
+        "sourcing_partner": d.sourcing_partner,
+        "registration_id": d.registration_id,
+        "owner": d.owner,
+        "region": d.region,
+        "expected_close": d.expected_close,
+        "opened_at": at,
+        "stage_entered_at": at,
+        "closed_at": None,
+    }
+    partners = []
+    if d.sourcing_partner is not None:
+        partners.append(
+            {
+                "deal_id": m.aggregate_id,
+                "partner_code": d.sourcing_partner,
+                "role": d.sourcing_role or "reseller",
+                "share": "100",
+                "sourcing": 1,
+            }
         )
+    return {DEALS.name: (deal,), PARTNERS.name: tuple(partners)}
 
 
-def _restage(store: ReadStore, deal_id: str, stage: str, at: str) -> None:
-    row = _deal(store, deal_id)
-    if row is None:
-        return
-    probability = pipeline_named(row[0]).probability(stage)
-    store.execute(
-        "UPDATE rm_pipeline_deal SET stage = %s, stage_entered_at = %s, probability = %s, "
-        "weighted_micros = %s WHERE deal_id = %s",
-        (stage, at, str(probability), weighted_micros(int(row[2]), probability), deal_id),
-    )
+def _restaged(deal: Row, stage: str, at: str) -> Row:
+    probability = pipeline_named(deal["pipeline"]).probability(stage)
+    return {
+        **deal,
+        "stage": stage,
+        "stage_entered_at": at,
+        "probability": str(probability),
+        "weighted_micros": weighted_micros(deal["amount_micros"], probability),
+    }
 
 
-def _stage_changed(store: ReadStore, message: EventMessage, f: Fields) -> None:
-    _restage(store, str(message.aggregate_id), f["to_stage"], time_text(message.occurred_at))
+def _stage_changed(doc: Doc, m: EventMessage, d: Any) -> Doc:
+    deal = row_of(doc, DEALS.name)
+    if deal is None:
+        return doc
+    return with_rows(doc, DEALS.name, [_restaged(deal, d.to_stage, time_text(m.occurred_at))])
 
 
-def _amount_revised(store: ReadStore, message: EventMessage, f: Fields) -> None:
-    deal_id = str(message.aggregate_id)
-    row = _deal(store, deal_id)
-    if row is None:
-        return
-    amount: Money = f["amount"]
-    micros = to_micros(amount.amount)
-    store.execute(
-        "UPDATE rm_pipeline_deal SET amount_micros = %s, currency = %s, weighted_micros = %s "
-        "WHERE deal_id = %s",
-        (micros, amount.currency, weighted_micros(micros, Decimal(row[3])), deal_id),
-    )
+def _amount_revised(doc: Doc, m: EventMessage, d: Any) -> Doc:
+    deal = row_of(doc, DEALS.name)
+    if deal is None:
+        return doc
+    micros = to_micros(d.amount.amount)
+    revised = {
+        **deal,
+        "amount_micros": micros,
+        "currency": d.amount.currency,
+        "weighted_micros": weighted_micros(micros, Decimal(deal["probability"])),
+    }
+    return with_rows(doc, DEALS.name, [revised])
 
 
-def _close_date_revised(store: ReadStore, message: EventMessage, f: Fields) -> None:
-    store.execute(
-        "UPDATE rm_pipeline_deal SET expected_close = %s WHERE deal_id = %s",
-        (date_text(f["expected_close"]), str(message.aggregate_id)),
-    )
+def _close_date_revised(doc: Doc, m: EventMessage, d: Any) -> Doc:
+    deal = row_of(doc, DEALS.name)
+    if deal is None:
+        return doc
+    return with_rows(doc, DEALS.name, [{**deal, "expected_close": d.expected_close}])
 
 
-def _set_partners(
-    store: ReadStore, deal_id: str, shares: Mapping[str, Decimal], new_roles: Mapping[str, str]
-) -> None:
+def _partners(doc: Doc, shares: Mapping[str, Decimal], new_roles: Mapping[str, str]) -> Doc:
     """The attached partners are exactly the keys of the event's shares."""
-    row = _deal(store, deal_id)
-    if row is None:
-        return
-    sourcing = row[4]
-    roles = dict(
-        store.fetchall(
-            "SELECT partner_code, role FROM rm_pipeline_partner WHERE deal_id = %s", (deal_id,)
-        )
-    )
+    deal = row_of(doc, DEALS.name)
+    if deal is None:
+        return doc
+    roles = {p["partner_code"]: p["role"] for p in rows_of(doc, PARTNERS.name)}
     roles.update(new_roles)
-    store.execute("DELETE FROM rm_pipeline_partner WHERE deal_id = %s", (deal_id,))
-    for code, share in sorted(shares.items()):
-        store.execute(
-            "INSERT INTO rm_pipeline_partner (deal_id, partner_code, role, share, sourcing) "
-            "VALUES (%s, %s, %s, %s, %s)",
-            (deal_id, code, roles.get(code, ""), str(share), int(code == sourcing)),
-        )
+    partners = [
+        {
+            "deal_id": deal["deal_id"],
+            "partner_code": code,
+            "role": roles.get(code, ""),
+            "share": str(share),
+            "sourcing": int(code == deal["sourcing_partner"]),
+        }
+        for code, share in sorted(shares.items())
+    ]
+    return with_rows(doc, PARTNERS.name, partners)
 
 
-def _partner_attached(store: ReadStore, message: EventMessage, f: Fields) -> None:
-    _set_partners(store, str(message.aggregate_id), f["shares"], {f["partner_code"]: f["role"]})
+def _partner_attached(doc: Doc, m: EventMessage, d: Any) -> Doc:
+    return _partners(doc, d.shares, {d.partner_code: d.role})
 
 
-def _shares_changed(store: ReadStore, message: EventMessage, f: Fields) -> None:
-    _set_partners(store, str(message.aggregate_id), f["shares"], {})
+def _shares_changed(doc: Doc, m: EventMessage, d: Any) -> Doc:
+    return _partners(doc, d.shares, {})
 
 
-def _closed(status: str) -> Callable[[ReadStore, EventMessage, Fields], None]:
-    def close(store: ReadStore, message: EventMessage, f: Fields) -> None:
-        store.execute(
-            "UPDATE rm_pipeline_deal SET status = %s, closed_at = %s WHERE deal_id = %s",
-            (status, time_text(message.occurred_at), str(message.aggregate_id)),
-        )
+def _closed(status: str) -> Handler:
+    def close(doc: Doc, m: EventMessage, d: Any) -> Doc:
+        deal = row_of(doc, DEALS.name)
+        if deal is None:
+            return doc
+        closed = {**deal, "status": status, "closed_at": time_text(m.occurred_at)}
+        return with_rows(doc, DEALS.name, [closed])
 
     return close
 
 
-def _reopened(store: ReadStore, message: EventMessage, f: Fields) -> None:
-    deal_id = str(message.aggregate_id)
-    store.execute(
-        "UPDATE rm_pipeline_deal SET status = 'open', closed_at = NULL WHERE deal_id = %s",
-        (deal_id,),
-    )
-    _restage(store, deal_id, f["stage"], time_text(message.occurred_at))
+def _reopened(doc: Doc, m: EventMessage, d: Any) -> Doc:
+    deal = row_of(doc, DEALS.name)
+    if deal is None:
+        return doc
+    reopened = {**deal, "status": "open", "closed_at": None}
+    return with_rows(doc, DEALS.name, [_restaged(reopened, d.stage, time_text(m.occurred_at))])
 
 
-HANDLERS: dict[str, Callable[[ReadStore, EventMessage, Fields], None]] = {
+Handler = Callable[[Doc, EventMessage, Any], Doc]
+
+_DEAL_EVENTS: dict[str, Handler] = {
     "deal.opened": _opened,
     "deal.stage_changed": _stage_changed,
     "deal.amount_revised": _amount_revised,
@@ -223,6 +253,15 @@ HANDLERS: dict[str, Callable[[ReadStore, EventMessage, Fields], None]] = {
     "deal.lost": _closed("lost"),
     "deal.reopened": _reopened,
 }
+
+
+def fold_deal(doc: Doc, message: EventMessage) -> Doc:
+    """A deal's pipeline rows after `message` (one of that deal's events)."""
+    handler = _DEAL_EVENTS.get(message.name)
+    return doc if handler is None else handler(doc, message, message.data)
+
+
+PIPELINE = Projection("pipeline", (DEALS, PARTNERS), {"deal": fold_deal})
 
 # -- queries ------------------------------------------------------------------------------
 

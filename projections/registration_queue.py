@@ -8,7 +8,7 @@ depend on the order in which different aggregates' events arrive.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -16,12 +16,11 @@ from typing import Any
 from uuid import UUID
 
 from domain.normalise import conflict_key
-from domain.values import Customer, Money
-from projections.contract.fields import Fields
-from projections.contract.message import EventMessage
+from projections.contract.models import EventMessage
+from projections.engine import Doc, Fold, Projection, Row, row_of, with_rows
 from projections.store import (
     ReadStore,
-    date_text,
+    Table,
     from_micros,
     parse_optional_time,
     parse_time,
@@ -64,183 +63,224 @@ class OpenConflict:
     protected_until: datetime | None
 
 
-# -- projector ----------------------------------------------------------------------------
+# -- the folds ---------------------------------------------------------------------------
+
+REGISTRATIONS = Table(
+    "rm_registration",
+    "registration",
+    (
+        "registration_id TEXT NOT NULL",
+        "partner_code TEXT NOT NULL",
+        "customer_name TEXT NOT NULL",
+        "customer_domain TEXT NOT NULL",
+        "customer_country TEXT NOT NULL",
+        "product_line TEXT NOT NULL",
+        "conflict_key TEXT NOT NULL",
+        "status TEXT NOT NULL",
+        "value_micros BIGINT NOT NULL",
+        "currency TEXT NOT NULL",
+        "expected_close TEXT NOT NULL",
+        "review_reasons TEXT NOT NULL",  # comma-separated, sorted; '' when none
+        "submitted_at TEXT NOT NULL",
+        "status_changed_at TEXT NOT NULL",
+        "protected_until TEXT",
+        "rejection_reason TEXT",
+        "deal_id TEXT",
+    ),
+    ("registration_id",),
+    (("status",), ("conflict_key",)),
+)
+RELATED = Table(
+    "rm_registration_related",
+    "registration",
+    (
+        "registration_id TEXT NOT NULL",
+        "reason TEXT NOT NULL",  # a review reason (key_protected, near_duplicate, ...)
+        "related_id TEXT NOT NULL",  # a registration behind that reason
+    ),
+    ("registration_id", "reason", "related_id"),
+)
+PROTECTIONS = Table(
+    "rm_protection",
+    "channel_protection",
+    (
+        "protection_id TEXT NOT NULL",
+        "conflict_key TEXT NOT NULL",
+        "holder_registration_id TEXT",
+        "holder_partner TEXT",
+        "protected_until TEXT",
+    ),
+    ("protection_id",),
+    (("conflict_key",),),
+)
+
+Handler = Callable[[Doc, EventMessage, Any], Doc]
 
 
-def _set(store: ReadStore, message: EventMessage, **columns: Any) -> None:
-    assignments = ", ".join(f"{name} = %s" for name in columns)
-    store.execute(
-        f"UPDATE rm_registration SET {assignments} WHERE registration_id = %s",
-        (*columns.values(), str(message.aggregate_id)),
-    )
+def _related(registration_id: str, related: Mapping[str, Any]) -> list[Row]:
+    """The registrations recorded behind each review reason."""
+    return [
+        {"registration_id": registration_id, "reason": reason, "related_id": related_id}
+        for reason, ids in sorted(related.items())
+        for related_id in sorted(set(ids))
+    ]
 
 
-def _status(store: ReadStore, message: EventMessage, status: str, **columns: Any) -> None:
-    _set(
-        store,
-        message,
-        status=status,
-        status_changed_at=time_text(message.occurred_at),
-        **columns,
-    )
+def _changed(
+    doc: Doc, m: EventMessage, status: str | None = None, related: Any = None, **columns: Any
+) -> Doc:
+    registration = row_of(doc, REGISTRATIONS.name)
+    if registration is None:
+        return doc
+    if status is not None:
+        columns |= {"status": status, "status_changed_at": time_text(m.occurred_at)}
+    doc = with_rows(doc, REGISTRATIONS.name, [{**registration, **columns}])
+    if related is not None:
+        doc = with_rows(doc, RELATED.name, _related(m.aggregate_id, related))
+    return doc
 
 
-def _submitted(store: ReadStore, message: EventMessage, f: Fields) -> None:
-    registration_id = str(message.aggregate_id)
-    customer: Customer = f["customer"]
-    value: Money = f["estimated_value"]
-    at = time_text(message.occurred_at)
-    store.execute("DELETE FROM rm_registration WHERE registration_id = %s", (registration_id,))
-    store.execute(
-        "INSERT INTO rm_registration (registration_id, partner_code, customer_name, "
-        "customer_domain, customer_country, product_line, conflict_key, status, value_micros, "
-        "currency, expected_close, review_reasons, submitted_at, status_changed_at, "
-        "protected_until, rejection_reason, deal_id) "
-        "VALUES (%s, %s, %s, %s, %s, %s, %s, 'submitted', %s, %s, %s, '', %s, %s, "
-        "NULL, NULL, NULL)",
-        (
-            registration_id,
-            f["partner_code"],
-            customer.name,
-            customer.domain,
-            customer.country,
-            f["product_line"],
-            conflict_key(customer.domain, f["product_line"]),
-            to_micros(value.amount),
-            value.currency,
-            date_text(f["expected_close"]),
-            at,
-            at,
-        ),
-    )
-    _relate(store, message, {})
+def _submitted(doc: Doc, m: EventMessage, d: Any) -> Doc:
+    at = time_text(m.occurred_at)
+    registration = {
+        "registration_id": m.aggregate_id,
+        "partner_code": d.partner_code,
+        "customer_name": d.customer.name,
+        "customer_domain": d.customer.domain,
+        "customer_country": d.customer.country,
+        "product_line": d.product_line,
+        "conflict_key": conflict_key(d.customer.domain, d.product_line),
+        "status": "submitted",
+        "value_micros": to_micros(d.estimated_value.amount),
+        "currency": d.estimated_value.currency,
+        "expected_close": d.expected_close,
+        "review_reasons": "",
+        "submitted_at": at,
+        "status_changed_at": at,
+        "protected_until": None,
+        "rejection_reason": None,
+        "deal_id": None,
+    }
+    return {REGISTRATIONS.name: (registration,), RELATED.name: ()}
 
 
-def _relate(store: ReadStore, message: EventMessage, related: dict[str, list[UUID]]) -> None:
-    """Replaces the registrations recorded behind each review reason."""
-    registration_id = str(message.aggregate_id)
-    store.execute(
-        "DELETE FROM rm_registration_related WHERE registration_id = %s", (registration_id,)
-    )
-    for reason, ids in sorted(related.items()):
-        for related_id in sorted({str(i) for i in ids}):
-            store.execute(
-                "INSERT INTO rm_registration_related (registration_id, reason, related_id) "
-                "VALUES (%s, %s, %s)",
-                (registration_id, reason, related_id),
-            )
+def _sent_to_review(doc: Doc, m: EventMessage, d: Any) -> Doc:
+    reasons = ",".join(sorted(set(d.reasons)))
+    return _changed(doc, m, "in_review", d.related, review_reasons=reasons)
 
 
-def _sent_to_review(store: ReadStore, message: EventMessage, f: Fields) -> None:
-    _status(store, message, "in_review", review_reasons=",".join(sorted(set(f["reasons"]))))
-    _relate(store, message, f["related"])
+def _approved(doc: Doc, m: EventMessage, d: Any) -> Doc:
+    until = time_text(d.protected_until)
+    return _changed(doc, m, "approved", {}, review_reasons="", protected_until=until)
 
 
-def _approved(store: ReadStore, message: EventMessage, f: Fields) -> None:
-    _status(
-        store,
-        message,
-        "approved",
-        review_reasons="",
-        protected_until=time_text(f["protected_until"]),
-    )
-    _relate(store, message, {})
-
-
-def _rejected(store: ReadStore, message: EventMessage, f: Fields) -> None:
-    _status(store, message, "rejected", rejection_reason=f["reason"])
-
-
-def _resubmitted(store: ReadStore, message: EventMessage, f: Fields) -> None:
-    customer: Customer = f["customer"]
-    value: Money = f["estimated_value"]
-    _status(
-        store,
-        message,
+def _resubmitted(doc: Doc, m: EventMessage, d: Any) -> Doc:
+    return _changed(
+        doc,
+        m,
         "in_review",
+        d.related,
         review_reasons="resubmitted",
-        customer_name=customer.name,
-        customer_country=customer.country,
-        value_micros=to_micros(value.amount),
-        currency=value.currency,
-        expected_close=date_text(f["expected_close"]),
+        customer_name=d.customer.name,
+        customer_country=d.customer.country,
+        value_micros=to_micros(d.estimated_value.amount),
+        currency=d.estimated_value.currency,
+        expected_close=d.expected_close,
     )
-    _relate(store, message, f["related"])
 
 
-def _extended(store: ReadStore, message: EventMessage, f: Fields) -> None:
-    _set(store, message, protected_until=time_text(f["protected_until"]))
-
-
-def _withdrawn(store: ReadStore, message: EventMessage, f: Fields) -> None:
-    _status(store, message, "withdrawn", protected_until=None)
-
-
-def _converted(store: ReadStore, message: EventMessage, f: Fields) -> None:
-    _status(store, message, "converted", deal_id=str(f["deal_id"]))
-
-
-def _to(status: str) -> Callable[[ReadStore, EventMessage, Fields], None]:
-    def move(store: ReadStore, message: EventMessage, f: Fields) -> None:
-        _status(store, message, status)
+def _to(status: str, **columns: Any) -> Handler:
+    def move(doc: Doc, m: EventMessage, d: Any) -> Doc:
+        values = {k: getattr(d, v) for k, v in columns.items()}
+        return _changed(doc, m, status, **values)
 
     return move
 
 
-def _protection_opened(store: ReadStore, message: EventMessage, f: Fields) -> None:
-    protection_id = str(message.aggregate_id)
-    store.execute("DELETE FROM rm_protection WHERE protection_id = %s", (protection_id,))
-    store.execute(
-        "INSERT INTO rm_protection (protection_id, conflict_key, holder_registration_id, "
-        "holder_partner, protected_until) VALUES (%s, %s, NULL, NULL, NULL)",
-        (protection_id, f["conflict_key"]),
-    )
+def _extended(doc: Doc, m: EventMessage, d: Any) -> Doc:
+    return _changed(doc, m, protected_until=time_text(d.protected_until))
 
 
-def _granted(store: ReadStore, message: EventMessage, f: Fields) -> None:
-    store.execute(
-        "UPDATE rm_protection SET holder_registration_id = %s, holder_partner = %s, "
-        "protected_until = %s WHERE protection_id = %s",
-        (
-            str(f["registration_id"]),
-            f["partner_code"],
-            time_text(f["protected_until"]),
-            str(message.aggregate_id),
-        ),
-    )
+def _withdrawn(doc: Doc, m: EventMessage, d: Any) -> Doc:
+    return _changed(doc, m, "withdrawn", protected_until=None)
 
 
-def _protection_extended(store: ReadStore, message: EventMessage, f: Fields) -> None:
-    store.execute(
-        "UPDATE rm_protection SET protected_until = %s WHERE protection_id = %s",
-        (time_text(f["protected_until"]), str(message.aggregate_id)),
-    )
-
-
-def _released(store: ReadStore, message: EventMessage, f: Fields) -> None:
-    store.execute(
-        "UPDATE rm_protection SET holder_registration_id = NULL, holder_partner = NULL, "
-        "protected_until = NULL WHERE protection_id = %s AND holder_registration_id = %s",
-        (str(message.aggregate_id), str(f["registration_id"])),
-    )
-
-
-HANDLERS: dict[str, Callable[[ReadStore, EventMessage, Fields], None]] = {
+_REGISTRATION_EVENTS: dict[str, Handler] = {
     "registration.submitted": _submitted,
     "registration.sent_to_review": _sent_to_review,
     "registration.approved": _approved,
-    "registration.rejected": _rejected,
+    "registration.rejected": _to("rejected", rejection_reason="reason"),
     "registration.action_requested": _to("action_required"),
     "registration.resubmitted": _resubmitted,
     "registration.extended": _extended,
     "registration.withdrawn": _withdrawn,
     "registration.expired": _to("expired"),
-    "registration.converted": _converted,
+    "registration.converted": _to("converted", deal_id="deal_id"),
+}
+
+
+def _protection_opened(doc: Doc, m: EventMessage, d: Any) -> Doc:
+    protection = {
+        "protection_id": m.aggregate_id,
+        "conflict_key": d.conflict_key,
+        "holder_registration_id": None,
+        "holder_partner": None,
+        "protected_until": None,
+    }
+    return {PROTECTIONS.name: (protection,)}
+
+
+def _protection(doc: Doc, **columns: Any) -> Doc:
+    protection = row_of(doc, PROTECTIONS.name)
+    if protection is None:
+        return doc
+    return with_rows(doc, PROTECTIONS.name, [{**protection, **columns}])
+
+
+def _granted(doc: Doc, m: EventMessage, d: Any) -> Doc:
+    return _protection(
+        doc,
+        holder_registration_id=d.registration_id,
+        holder_partner=d.partner_code,
+        protected_until=time_text(d.protected_until),
+    )
+
+
+def _protection_extended(doc: Doc, m: EventMessage, d: Any) -> Doc:
+    return _protection(doc, protected_until=time_text(d.protected_until))
+
+
+def _released(doc: Doc, m: EventMessage, d: Any) -> Doc:
+    protection = row_of(doc, PROTECTIONS.name)
+    if protection is None or protection["holder_registration_id"] != d.registration_id:
+        return doc
+    return _protection(doc, holder_registration_id=None, holder_partner=None, protected_until=None)
+
+
+_PROTECTION_EVENTS: dict[str, Handler] = {
     "channel_protection.opened": _protection_opened,
     "channel_protection.granted": _granted,
     "channel_protection.extended": _protection_extended,
     "channel_protection.released": _released,
 }
+
+
+def _fold(events: Mapping[str, Handler]) -> Fold:
+    def fold(doc: Doc, message: EventMessage) -> Doc:
+        handler = events.get(message.name)
+        return doc if handler is None else handler(doc, message, message.data)
+
+    return fold
+
+
+REGISTRATION_QUEUE = Projection(
+    "registration_queue",
+    (REGISTRATIONS, RELATED, PROTECTIONS),
+    {
+        "registration": _fold(_REGISTRATION_EVENTS),
+        "channel_protection": _fold(_PROTECTION_EVENTS),
+    },
+)
 
 # -- queries ------------------------------------------------------------------------------
 

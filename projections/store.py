@@ -13,6 +13,10 @@ and rebuilding a model yields byte-for-byte the same rows:
 - Decimals that are not money (percentages, attribution shares) are TEXT.
 - Booleans are INTEGER 0/1.
 
+Every read-model table is keyed by the id of the one aggregate whose events make its
+rows (`Table.key`), so the batch engine (projections.engine) can read, replace and
+write the rows of many aggregates with one statement per table.
+
 `ReadStore` never commits or rolls back: the caller owns the transaction (psycopg
 ``with conn.transaction():``, sqlite3 ``with conn:``), because the consumer stores
 its Kafka offsets in that same transaction.
@@ -22,7 +26,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -35,8 +39,11 @@ Dialect = Literal["postgres", "sqlite"]
 MICROS = 10**6
 _MAX_BIGINT = 2**63 - 1
 _PLACEHOLDER = re.compile(r"%([s%])")
+# SQLite binds at most 32,766 values per statement; stay well below.
+_SQLITE_CHUNK = 500
+# Below this many rows one multi-row INSERT beats a COPY round trip.
+_COPY_FROM = 64
 
-APPLIED_TABLE = "rm_applied"
 POSITION_TABLE = "rm_position"
 
 
@@ -48,11 +55,25 @@ class Connection(Protocol):
 
 @dataclass(frozen=True)
 class Table:
+    """One read-model table. `key` is the column holding the id of the aggregate whose
+    events make the row (`aggregate` names its type); it leads the primary key."""
+
     name: str
-    projection: str | None  # None: the shared bookkeeping tables
+    aggregate: str | None  # None: bookkeeping shared by the engine
     columns: tuple[str, ...]  # column definitions, in order
     primary_key: tuple[str, ...]
     indexes: tuple[tuple[str, ...], ...] = ()
+
+    @property
+    def key(self) -> str:
+        return self.primary_key[0]
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(column.split()[0] for column in self.columns)
+
+    def named(self, name: str) -> Table:
+        return Table(name, self.aggregate, self.columns, self.primary_key, self.indexes)
 
     def create_sql(self) -> list[str]:
         body = ",\n    ".join([*self.columns, f"PRIMARY KEY ({', '.join(self.primary_key)})"])
@@ -65,170 +86,13 @@ class Table:
         return statements
 
 
-TABLES: tuple[Table, ...] = (
-    # -- bookkeeping shared by every projection ---------------------------------------
-    Table(
-        APPLIED_TABLE,
-        None,
-        (
-            "projection TEXT NOT NULL",
-            "aggregate_id TEXT NOT NULL",
-            "version BIGINT NOT NULL",  # the last version applied to this projection
-        ),
-        ("aggregate_id", "projection"),  # looked up by aggregate for every message
-    ),
-    Table(
-        POSITION_TABLE,
-        None,
-        ("projection TEXT NOT NULL", "position BIGINT NOT NULL"),  # highest ledger position
-        ("projection",),
-    ),
-    # -- pipeline -------------------------------------------------------------------
-    Table(
-        "rm_pipeline_deal",
-        "pipeline",
-        (
-            "deal_id TEXT NOT NULL",
-            "title TEXT NOT NULL",
-            "customer_name TEXT NOT NULL",
-            "customer_domain TEXT NOT NULL",
-            "product_line TEXT NOT NULL",
-            "pipeline TEXT NOT NULL",
-            "stage TEXT NOT NULL",
-            "status TEXT NOT NULL",  # open | won | lost (kept so a reopen works)
-            "amount_micros BIGINT NOT NULL",
-            "currency TEXT NOT NULL",
-            "probability TEXT NOT NULL",  # percent, exact decimal text
-            "weighted_micros BIGINT NOT NULL",  # amount * probability / 100, to the micro-unit
-            "sourcing_partner TEXT",  # the registering partner; NULL for direct deals
-            "registration_id TEXT",
-            "owner TEXT NOT NULL",
-            "region TEXT NOT NULL",
-            "expected_close TEXT NOT NULL",
-            "opened_at TEXT NOT NULL",
-            "stage_entered_at TEXT NOT NULL",
-            "closed_at TEXT",
-        ),
-        ("deal_id",),
-        (("status", "stage"),),
-    ),
-    Table(
-        "rm_pipeline_partner",
-        "pipeline",
-        (
-            "deal_id TEXT NOT NULL",
-            "partner_code TEXT NOT NULL",
-            "role TEXT NOT NULL",
-            "share TEXT NOT NULL",  # attribution percent, exact decimal text
-            "sourcing INTEGER NOT NULL",  # 1 for the registering partner
-        ),
-        ("deal_id", "partner_code"),
-        (("partner_code",),),
-    ),
-    # -- attribution ----------------------------------------------------------------
-    Table(
-        "rm_attribution_partner",
-        "attribution",
-        (
-            "partner_id TEXT NOT NULL",
-            "partner_code TEXT NOT NULL",
-            "name TEXT NOT NULL",
-            "tier TEXT NOT NULL",
-            "suspended INTEGER NOT NULL",
-        ),
-        ("partner_id",),
-    ),
-    Table(
-        "rm_attribution_deal",
-        "attribution",
-        (
-            "deal_id TEXT NOT NULL",
-            "status TEXT NOT NULL",
-            "amount_micros BIGINT NOT NULL",
-            "currency TEXT NOT NULL",
-            "sourcing_partner TEXT",
-            "opened_at TEXT NOT NULL",
-            "closed_at TEXT",
-        ),
-        ("deal_id",),
-    ),
-    Table(
-        "rm_attribution_share",
-        "attribution",
-        (
-            "deal_id TEXT NOT NULL",
-            "partner_code TEXT NOT NULL",
-            "sourcing INTEGER NOT NULL",
-            "share TEXT NOT NULL",
-            "won_micros BIGINT",  # revenue attributed when the deal was won, else NULL
-            "won_currency TEXT",
-        ),
-        ("deal_id", "partner_code"),
-        (("partner_code",),),
-    ),
-    # -- registration queue ---------------------------------------------------------
-    Table(
-        "rm_registration",
-        "registration_queue",
-        (
-            "registration_id TEXT NOT NULL",
-            "partner_code TEXT NOT NULL",
-            "customer_name TEXT NOT NULL",
-            "customer_domain TEXT NOT NULL",
-            "customer_country TEXT NOT NULL",
-            "product_line TEXT NOT NULL",
-            "conflict_key TEXT NOT NULL",
-            "status TEXT NOT NULL",
-            "value_micros BIGINT NOT NULL",
-            "currency TEXT NOT NULL",
-            "expected_close TEXT NOT NULL",
-            "review_reasons TEXT NOT NULL",  # comma-separated, sorted; '' when none
-            "submitted_at TEXT NOT NULL",
-            "status_changed_at TEXT NOT NULL",
-            "protected_until TEXT",
-            "rejection_reason TEXT",
-            "deal_id TEXT",
-        ),
-        ("registration_id",),
-        (("status",), ("conflict_key",)),
-    ),
-    Table(
-        # A table of its own (not a column of rm_registration) so that an existing
-        # read-model database gains it without migrating; rebuild to fill it.
-        "rm_registration_related",
-        "registration_queue",
-        (
-            "registration_id TEXT NOT NULL",
-            "reason TEXT NOT NULL",  # a review reason (key_protected, near_duplicate, ...)
-            "related_id TEXT NOT NULL",  # a registration behind that reason
-        ),
-        ("registration_id", "reason", "related_id"),
-    ),
-    Table(
-        "rm_protection",
-        "registration_queue",
-        (
-            "protection_id TEXT NOT NULL",
-            "conflict_key TEXT NOT NULL",
-            "holder_registration_id TEXT",
-            "holder_partner TEXT",
-            "protected_until TEXT",
-        ),
-        ("protection_id",),
-        (("conflict_key",),),
-    ),
+#: The highest ledger position each projection has applied (its freshness).
+POSITIONS = Table(
+    POSITION_TABLE,
+    None,
+    ("projection TEXT NOT NULL", "position BIGINT NOT NULL"),
+    ("projection",),
 )
-
-PROJECTION_NAMES: tuple[str, ...] = ("pipeline", "attribution", "registration_queue")
-
-
-def tables_of(projection: str | None = None) -> tuple[Table, ...]:
-    """The read-model tables of one projection, or every table (bookkeeping too)."""
-    if projection is None:
-        return TABLES
-    if projection not in PROJECTION_NAMES:
-        raise ValueError(f"unknown projection {projection!r}; known: {PROJECTION_NAMES}")
-    return tuple(t for t in TABLES if t.projection == projection)
 
 
 def dialect_of(connection: Any) -> Dialect:
@@ -288,20 +152,124 @@ class ReadStore:
         row = self.fetchone(sql, params)
         return None if row is None else row[0]
 
+    # -- many aggregates at once ----------------------------------------------------
+
+    def _chunks(self, ids: Sequence[str]) -> Iterable[Sequence[str]]:
+        if self.dialect == "postgres":
+            yield ids
+            return
+        for start in range(0, len(ids), _SQLITE_CHUNK):
+            yield ids[start : start + _SQLITE_CHUNK]
+
+    def _in(self, column: str, ids: Sequence[str]) -> tuple[str, list[Any]]:
+        if self.dialect == "postgres":
+            return f"{column} = ANY(%s)", [list(ids)]
+        return f"{column} IN ({', '.join('?' * len(ids))})", list(ids)
+
+    def select_in(
+        self, table: str, columns: Sequence[str], key: str, ids: Sequence[str]
+    ) -> list[tuple[Any, ...]]:
+        """The rows of `table` whose `key` is one of `ids` (one statement on PostgreSQL)."""
+        rows: list[tuple[Any, ...]] = []
+        for chunk in self._chunks(ids):
+            where, params = self._in(key, chunk)
+            cursor = self.connection.cursor()
+            try:
+                cursor.execute(f"SELECT {', '.join(columns)} FROM {table} WHERE {where}", params)
+                rows.extend(tuple(row) for row in cursor.fetchall())
+            finally:
+                cursor.close()
+        return rows
+
+    def delete_in(self, table: str, key: str, ids: Sequence[str]) -> None:
+        for chunk in self._chunks(ids):
+            where, params = self._in(key, chunk)
+            cursor = self.connection.cursor()
+            try:
+                cursor.execute(f"DELETE FROM {table} WHERE {where}", params)
+            finally:
+                cursor.close()
+
+    def insert_rows(
+        self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> None:
+        """Inserts `rows` (tuples in `columns` order): COPY on PostgreSQL when they are
+        many, one multi-row INSERT when few; executemany on SQLite."""
+        if not rows:
+            return
+        names = ", ".join(columns)
+        cursor = self.connection.cursor()
+        try:
+            if self.dialect == "sqlite":
+                marks = ", ".join("?" * len(columns))
+                cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)
+            elif len(rows) >= _COPY_FROM:
+                with cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+            else:
+                one = "(" + ", ".join(["%s"] * len(columns)) + ")"
+                cursor.execute(
+                    f"INSERT INTO {table} ({names}) VALUES {', '.join([one] * len(rows))}",
+                    [value for row in rows for value in row],
+                )
+        finally:
+            cursor.close()
+
+    def upsert_rows(
+        self,
+        table: str,
+        columns: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+        *,
+        keep_greater: str | None = None,
+    ) -> None:
+        """Inserts `rows`, replacing on a primary-key conflict (the first column is the
+        key); with `keep_greater`, that column never moves down."""
+        if not rows:
+            return
+        names = ", ".join(columns)
+        key, rest = columns[0], columns[1:]
+        updates = ", ".join(
+            f"{c} = CASE WHEN excluded.{c} > {table}.{c} THEN excluded.{c} ELSE {table}.{c} END"
+            if c == keep_greater
+            else f"{c} = excluded.{c}"
+            for c in rest
+        )
+        conflict = f"ON CONFLICT ({key}) DO UPDATE SET {updates}"
+        cursor = self.connection.cursor()
+        try:
+            if self.dialect == "sqlite":
+                marks = ", ".join("?" * len(columns))
+                cursor.executemany(
+                    f"INSERT INTO {table} ({names}) VALUES ({marks}) {conflict}", rows
+                )
+            else:
+                one = "(" + ", ".join(["%s"] * len(columns)) + ")"
+                for start in range(0, len(rows), 5000):
+                    part = rows[start : start + 5000]
+                    cursor.execute(
+                        f"INSERT INTO {table} ({names}) VALUES {', '.join([one] * len(part))} "
+                        + conflict,
+                        [value for row in part for value in row],
+                    )
+        finally:
+            cursor.close()
+
     # -- schema -------------------------------------------------------------------
 
-    def create_tables(self) -> None:
-        """Creates every missing read-model table (idempotent).
+    def create_tables(self, tables: Iterable[Table]) -> None:
+        """Creates every missing table of `tables` (idempotent).
 
         Existing tables are left untouched without issuing DDL: even `IF NOT EXISTS`
         DDL takes locks that deadlock against a running projector's transaction."""
-        for table in TABLES:
-            if self._exists(table.name):
+        for table in tables:
+            if self.exists(table.name):
                 continue
             for statement in table.create_sql():
                 self.execute(statement)
 
-    def _exists(self, table: str) -> bool:
+    def exists(self, table: str) -> bool:
         if self.dialect == "postgres":
             return self.scalar("SELECT to_regclass(%s) IS NOT NULL", (table,)) is True
         found = self.scalar(
@@ -309,32 +277,21 @@ class ReadStore:
         )
         return bool(found)
 
-    def drop_tables(self, projection: str | None = None) -> None:
-        """Drops one projection's tables and forgets what was applied to it, or drops
-        every read-model table (bookkeeping included) when `projection` is None.
-        Call `create_tables()` afterwards to rebuild."""
-        if projection is None:
-            for table in reversed(TABLES):
-                self.execute(f"DROP TABLE IF EXISTS {table.name}")
-            return
-        for table in tables_of(projection):
+    def drop_tables(self, tables: Iterable[Table]) -> None:
+        for table in tables:
             self.execute(f"DROP TABLE IF EXISTS {table.name}")
-        for table in tables_of(None):
-            if table.projection is None:
-                for statement in table.create_sql():
-                    self.execute(statement)
-        self.execute(f"DELETE FROM {APPLIED_TABLE} WHERE projection = %s", (projection,))
-        self.execute(f"DELETE FROM {POSITION_TABLE} WHERE projection = %s", (projection,))
 
-
-def dump_tables(store: ReadStore) -> dict[str, list[tuple[Any, ...]]]:
-    """Every read-model table's rows (bookkeeping included), ordered by primary key."""
-    return {
-        table.name: store.fetchall(
-            f"SELECT * FROM {table.name} ORDER BY {', '.join(table.primary_key)}"
-        )
-        for table in TABLES
-    }
+    def rename_table(self, old: str, new: str) -> None:
+        self.execute(f"ALTER TABLE {old} RENAME TO {new}")
+        if self.dialect == "postgres":
+            # Index names follow their table, so a shadow's indexes become the live ones.
+            for (index,) in self.fetchall(
+                "SELECT indexname FROM pg_indexes WHERE tablename = %s "
+                "AND schemaname = current_schema()",
+                (new,),
+            ):
+                if index.startswith(f"{old}_"):
+                    self.execute(f"ALTER INDEX {index} RENAME TO {new}_{index[len(old) + 1 :]}")
 
 
 # -- value conventions ------------------------------------------------------------------

@@ -16,7 +16,8 @@ from domain.deal import Deal
 from domain.errors import InvalidInput, NotFound
 from domain.ids import protection_id
 from infra.audit.store import AuditStore, StoredRow
-from projections.contract.encoding import event_type_of, plain
+from projections.contract.catalogue import event_type_of
+from projections.contract.encoding import plain
 
 _ENVELOPE = {"originator_id", "originator_version", "timestamp", "originator_topic", "cause"}
 

@@ -224,6 +224,10 @@ def create_app(wiring: Wiring) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:  # the read models' feed starts with the process (queries never feed)
+            await run_in_threadpool(ctx.read_models.start)
+        except Exception as exc:  # the database may be away: queries start it later
+            log.warning("read models not started yet", error=repr(exc))
         yield
         ctx.close()
 

@@ -29,7 +29,11 @@ class ApiContext:
         # Keys live in the event store's database (the same pool on PostgreSQL).
         self.db = wiring.key_database()
         self.read_models = ReadModels(
-            wiring.read_database(), self.ledger, mode, self.settings.api_read_wait_seconds
+            wiring.read_database(),
+            self.ledger,
+            mode,
+            self.settings,
+            feed_db=wiring.feed_database() if mode != "kafka" else None,
         )
         self.auth = wiring.authenticator()
 
@@ -41,4 +45,5 @@ class ApiContext:
         return self.clock.now()
 
     def close(self) -> None:
+        self.read_models.stop_feeding()
         self.wiring.close()

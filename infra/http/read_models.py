@@ -2,35 +2,38 @@
 date, how fresh they are, and the bounded wait for ``?min_position=``.
 
 Modes:
-- ``embedded`` (no database URL): SQLite read models beside the event store, fed
-  in-process from the notification log before each query;
-- ``inline`` (PostgreSQL, no Kafka): the same, into PostgreSQL tables;
-- ``kafka`` (PostgreSQL and Kafka): `dealledger project` maintains them; the API
-  only reads them.
+- ``embedded`` (no database URL): SQLite read models beside the event store, fed by a
+  background thread of the API process from the notification log;
+- ``inline`` (PostgreSQL, no Kafka): the same, into PostgreSQL tables, woken by the
+  event store's LISTEN/NOTIFY;
+- ``kafka`` (PostgreSQL and Kafka): `dealledger project` maintains them.
 
-A read model's freshness is the highest ledger position applied to it. A query with
-``min_position`` waits (polling, catching up where the API feeds) until that
-position is applied, at most `wait_seconds`, then gives up with `ReadModelBehind`;
-a position beyond the ledger head was never written and is refused at once.
+Queries only ever read; none feeds a read model. A read model's freshness is the
+ledger position up to which every event has been applied to it. A query with
+``min_position`` waits (bounded by `wait_seconds`) until that position is applied,
+then gives up with `ReadModelBehind`; a position beyond the ledger head was never
+written and is refused at once.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
-from typing import Literal, TypeVar
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, Literal, TypeVar
 
 from commands.ledger import DealLedger
 from domain.errors import InvalidInput
-from infra.store.databases import Database, PostgresDatabase, SqliteDatabase
-from projections.projector import PROJECTIONS, applied_version, projection_position
+from infra.logging import get_logger
+from infra.settings import Settings
+from infra.store.databases import Database, PostgresDatabase
+from projections.read_models import PROJECTION_NAMES, projection_position
 from projections.store import ReadStore
 
 T = TypeVar("T")
 Mode = Literal["embedded", "inline", "kafka"]
 LEDGER = "ledger"
-
 
 # The API's own feed position on PostgreSQL, apart from any embedded one.
 API_FEED_NAME = "api-inline"
@@ -55,82 +58,139 @@ class ReadModels:
         db: Database,
         ledger: Callable[[], DealLedger],
         mode: Mode,
-        wait_seconds: float,
+        settings: Settings,
+        *,
+        feed_db: Database | None = None,
     ) -> None:
         self.db = db
         self._ledger = ledger
         self.mode = mode
-        self.wait_seconds = wait_seconds
-        self._feed_lock = threading.Lock()
-        self._ready = False
-        self._ready_lock = threading.Lock()
+        self.settings = settings
+        self.wait_seconds = settings.api_read_wait_seconds
+        self._feed_db = feed_db or db
+        self._follower: Any = None
+        self._started = False
+        self._lock = threading.Lock()
 
-    # -- keeping up ---------------------------------------------------------------
+    # -- keeping up (never from a query) -------------------------------------------
 
-    def _ensure_tables(self) -> None:
-        if self._ready:
-            return
-        with self._ready_lock:
-            if self._ready:
+    def start(self) -> None:
+        """Creates missing tables and, without Kafka, starts feeding in the background.
+        Safe to call again; a failure (the database away) is retried on the next call."""
+        with self._lock:
+            if self._started:
                 return
-            from consumers.embedded_feed import ensure_feed_tables
+            from consumers.embedded_feed import Follower, ensure_feed_tables
+            from projections.contract.models import contract
 
-            if isinstance(self.db, PostgresDatabase):
-                with self.db.connection() as conn:
-                    ensure_feed_tables(ReadStore(conn, "postgres"))
-            elif isinstance(self.db, SqliteDatabase):
-                with self.db.lock:
-                    ensure_feed_tables(self.db.store)
-            self._ready = True
+            contract()  # built once, before the first event needs it
+            with self._feed_db.reading() as store:
+                ensure_feed_tables(store)
+            if self.mode != "kafka":
+                self._follower = Follower(
+                    self._ledger,
+                    self._feed_db.reading,
+                    get_logger("read-model-feed"),
+                    name=API_FEED_NAME if self.mode == "inline" else "embedded",
+                    poll_seconds=0.25 if self.mode == "embedded" else 2.0,
+                    listen=self._listen if self.mode == "inline" else None,
+                )
+                self._follower.start()
+            self._started = True
 
-    def catch_up(self) -> None:
-        """Feeds the read models up to the ledger head where the API feeds them."""
-        self._ensure_tables()
-        if self.mode == "kafka":
+    def _listen(self, stop: threading.Event, seconds: float) -> None:
+        """Wakes the follower on the event store's NOTIFY of every append."""
+        import psycopg
+        from psycopg import sql
+
+        channel = getattr(self._ledger().recorder, "channel_name", None)
+        if channel is None:
             return
-        ledger = self._ledger()
-        from consumers.embedded_feed import feed
-
-        with self._feed_lock:
-            if isinstance(self.db, SqliteDatabase):
-                with self.db.lock:
-                    feed(ledger, self.db.store)
-            elif isinstance(self.db, PostgresDatabase):
-                with self.db.connection() as conn:
-                    feed(ledger, ReadStore(conn, "postgres"), name=API_FEED_NAME)
+        while not stop.is_set():
+            try:
+                with psycopg.connect(self.settings.psycopg_conninfo(), autocommit=True) as conn:
+                    conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+                    while not stop.is_set():
+                        for _ in conn.notifies(timeout=0.5, stop_after=1):
+                            self._follower.wake()
+            except Exception as exc:  # the database is away: the poll still feeds
+                get_logger("read-model-feed").debug("listen failed", error=repr(exc))
+                stop.wait(seconds)
 
     # -- reading ------------------------------------------------------------------
+
+    @contextmanager
+    def reading(self) -> Iterator[ReadStore]:
+        self.start()
+        with self.db.reading() as store:
+            yield store
 
     def query(
         self, projection: str, min_position: int | None, read: Callable[[ReadStore], T]
     ) -> tuple[T, int]:
         """`read(store)` once `projection` has applied `min_position`; with its position."""
         self._must_exist(min_position)
-        deadline = time.monotonic() + self.wait_seconds
-        pause = 0.02
-        while True:
-            self.catch_up()
-            with self.db.reading() as store:
-                position = projection_position(store, projection)
-                if min_position is None or self._reached(store, projection, position, min_position):
-                    return read(store), position
-            if time.monotonic() >= deadline:
-                raise ReadModelBehind(projection, position, min_position, self.wait_seconds)
-            time.sleep(max(0.0, min(pause, deadline - time.monotonic())))
-            pause = min(pause * 2, 0.25)
+        self.start()
+        if min_position is not None:
+            self._wait_for(projection, min_position)
+        with self.db.reading() as store:
+            return read(store), self._position(store, projection)
 
-    def _reached(self, store: ReadStore, projection: str, position: int, wanted: int) -> bool:
-        if position < wanted:
-            return False
-        if self.mode != "kafka":
-            return True  # fed in ledger order: every earlier position is applied too
-        # Kafka keeps order per partition only: the highest applied position says
-        # nothing of other partitions, so also check the event at `wanted` itself.
-        found = self._ledger().recorder.select_notifications(start=wanted, limit=1)
-        if not found or found[0].id != wanted:
-            return True
-        event = found[0]
-        return applied_version(store, projection, event.originator_id) >= event.originator_version
+    def _wait_for(self, projection: str, wanted: int) -> None:
+        if wanted <= 0:
+            return  # positions start at 1: nothing to wait for
+        deadline = time.monotonic() + self.wait_seconds
+        if self._follower is not None:
+            self._follower.wake()
+            if self._follower.wait_for(wanted, self.wait_seconds):
+                return
+        else:
+            pause = 0.005
+            while True:
+                with self.db.reading() as store:
+                    if self._applied_through(store, wanted):
+                        return
+                if time.monotonic() >= deadline:
+                    break
+                time.sleep(max(0.0, min(pause, deadline - time.monotonic())))
+                pause = min(pause * 2, 0.1)
+        with self.db.reading() as store:
+            position = self._position(store, projection)
+        raise ReadModelBehind(projection, position, wanted, self.wait_seconds)
+
+    def _applied_through(self, store: ReadStore, wanted: int) -> bool:
+        from infra.kafka.relay import RELAY_NAME
+        from infra.store.positions import applied_through
+
+        if not store.exists("relay_marks"):
+            return False  # nothing published yet
+        return applied_through(
+            store.connection,  # type: ignore[arg-type]
+            RELAY_NAME,
+            self.settings.projector_group,
+            self.settings.events_topic,
+            wanted,
+        )
+
+    def _position(self, store: ReadStore, projection: str) -> int:
+        """Every event up to this ledger position has been applied to `projection`."""
+        if self._follower is not None:
+            from consumers.embedded_feed import fed_position
+
+            return fed_position(store, self._follower.name)
+        if isinstance(self.db, PostgresDatabase) and store.exists("relay_marks"):
+            from infra.kafka.relay import RELAY_NAME
+            from infra.store.positions import applied_position
+
+            found = applied_position(
+                store.connection,  # type: ignore[arg-type]
+                RELAY_NAME,
+                self.settings.projector_group,
+                self.settings.events_topic,
+            )
+            if found:
+                return found
+        return projection_position(store, projection)
 
     def ledger_position(self, min_position: int | None) -> int:
         """The ledger head (which includes `min_position`: the ledger is the source)."""
@@ -152,10 +212,21 @@ class ReadModels:
         return head
 
     def positions(self) -> dict[str, int]:
-        """Each projection's applied position, without catching up first."""
-        self._ensure_tables()
-        with self.db.reading() as store:
-            return {p: projection_position(store, p) for p in PROJECTIONS}
+        """Each read model's applied position."""
+        with self.reading() as store:
+            return {p: self._position(store, p) for p in PROJECTION_NAMES}
+
+    def stop_feeding(self, *, for_good: bool = False) -> None:
+        """Stops the background feed (at shutdown, until the next start; `for_good`:
+        never to start again, as when another process is meant to feed)."""
+        with self._lock:
+            self._started = for_good
+            if self._follower is not None:
+                self._follower.stop()
+                self._follower = None
 
     def close(self) -> None:
+        self.stop_feeding()
         self.db.close()
+        if self._feed_db is not self.db:
+            self._feed_db.close()

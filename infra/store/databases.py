@@ -54,8 +54,9 @@ class Database:
 class SqliteDatabase(Database):
     dialect = "sqlite"
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, wal: bool = False) -> None:
         self.path = path
+        self.wal = wal
         self.lock = threading.RLock()
         self._connection: sqlite3.Connection | None = None
 
@@ -66,6 +67,9 @@ class SqliteDatabase(Database):
             if self._connection is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self._connection = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
+                if self.wal:
+                    # Readers go on while the feed writes (a read-model file only).
+                    self._connection.execute("PRAGMA journal_mode=WAL")
             return self._connection
 
     @property

@@ -20,7 +20,7 @@ from domain.base import LedgerAggregate
 from domain.deal import Deal, LossReason, PartnerRole
 from domain.partner import Partner, PartnerTier
 from domain.values import Actor, Cause, Customer, Money, Role
-from projections.contract.encoding import cloudevent_headers, to_message
+from projections.contract.encoding import cloudevent_headers, message_document, to_bytes
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 STAGES = ("qualified", "proposal", "negotiation", "committed")
@@ -173,5 +173,5 @@ def synthetic_records(count: int, seed: int = 11) -> Iterator[Record]:
             number += 1
         event = pending.pop(0)
         position += 1
-        message = to_message(event, position)
-        yield str(message.aggregate_id).encode(), message.to_bytes(), cloudevent_headers(message)
+        document = message_document(event, position)
+        yield document["aggregate_id"].encode(), to_bytes(document), cloudevent_headers(document)

@@ -20,8 +20,9 @@ from infra.bootstrap import build_ledger
 from infra.kafka.relay import Relay, make_producer
 from infra.settings import Settings
 from infra.store.positions import store_offset
-from projections.contract.encoding import cloudevent_headers, notification_to_message
-from projections.store import APPLIED_TABLE, POSITION_TABLE, TABLES
+from projections.contract.encoding import Encoder
+from projections.read_models import projections_named
+from projections.store import POSITION_TABLE
 from tests.benchmarks.bench_common import LOG, Bench, Figure, Scale, repeat, say
 from tests.benchmarks.bench_data import Record, prepare_store
 
@@ -38,15 +39,10 @@ def _records(ledger: Any) -> list[Record]:
         )
         if not page:
             return records
+        encoder = Encoder(ledger.mapper)
         for notification in page:
-            message = notification_to_message(ledger.mapper, notification)
-            records.append(
-                (
-                    str(message.aggregate_id).encode(),
-                    message.to_bytes(),
-                    cloudevent_headers(message),
-                )
-            )
+            event = encoder.encode(notification)
+            records.append((event.key, event.value, event.headers))
         position = page[-1].id
 
 
@@ -139,7 +135,7 @@ def projection_rebuild(bench: Bench, scale: Scale) -> list[Figure]:
     finally:
         ledger.close()
     conninfo = settings.psycopg_conninfo()
-    tables = [t for t in TABLES if t.projection in REBUILT]
+    tables = [t for p in projections_named(REBUILT) for t in p.all_tables]
     row_counts: dict[str, int] = {}
 
     def rebuild_rate(rep: int) -> float:
@@ -155,10 +151,9 @@ def projection_rebuild(bench: Bench, scale: Scale) -> list[Figure]:
             rows: dict[str, list[tuple[Any, ...]]] = {}
             for table in tables:
                 rows[table.name] = conn.execute(f"SELECT * FROM {table.name}").fetchall()
-            for bookkeeping in (APPLIED_TABLE, POSITION_TABLE):
-                rows[bookkeeping] = conn.execute(
-                    f"SELECT * FROM {bookkeeping} WHERE projection = ANY(%s)", (list(REBUILT),)
-                ).fetchall()
+            rows[POSITION_TABLE] = conn.execute(
+                f"SELECT * FROM {POSITION_TABLE} WHERE projection = ANY(%s)", (list(REBUILT),)
+            ).fetchall()
             for name in rows:
                 conn.execute(f"CREATE TABLE IF NOT EXISTS raw_{name} (LIKE {name} INCLUDING ALL)")
                 conn.execute(f"TRUNCATE raw_{name}")

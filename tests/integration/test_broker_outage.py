@@ -20,7 +20,8 @@ from infra.bootstrap import build_ledger
 from infra.kafka.relay import Relay
 from infra.logging import get_logger
 from infra.settings import Settings
-from projections.store import ReadStore, dump_tables
+from projections.read_models import dump_tables
+from projections.store import ReadStore
 from tests.integration.flow import (
     ROOT,
     drop_schema,

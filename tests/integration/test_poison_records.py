@@ -43,7 +43,7 @@ from infra.logging import get_logger
 from infra.settings import Settings
 from projections.attribution import partner_attribution
 from projections.contract.encoding import notification_to_message
-from projections.projector import PROJECTIONS
+from projections.read_models import PROJECTION_NAMES, PROJECTIONS
 from projections.store import ReadStore
 from tests.integration.flow import drop_schema, isolated_settings, start_cli
 
@@ -219,11 +219,15 @@ def stored_offset(settings: Settings) -> int:
 
 
 def applied_rows(settings: Settings, aggregate_id: bytes | None) -> list[tuple[Any, ...]]:
+    """The bookkeeping every read model keeps for `aggregate_id` (none for a made-up id)."""
+    found: list[tuple[Any, ...]] = []
     with psycopg.connect(settings.psycopg_conninfo()) as conn:
-        return conn.execute(
-            "SELECT projection, version FROM rm_applied WHERE aggregate_id = %s",
-            ((aggregate_id or b"").decode("utf-8", "replace"),),
-        ).fetchall()
+        for projection in PROJECTIONS:
+            found += conn.execute(
+                f"SELECT %s, version FROM {projection.applied_table.name} WHERE aggregate_id = %s",
+                (projection.name, (aggregate_id or b"").decode("utf-8", "replace")),
+            ).fetchall()
+    return found
 
 
 def partners_in_read_model(settings: Settings) -> set[str]:
@@ -372,7 +376,7 @@ def test_rebuild_skips_and_counts_what_the_projector_dead_letters(settings: Sett
     end = end_offset(settings)
 
     log = RecordingLog()
-    done = rebuild_from_kafka(settings, PROJECTIONS, log)
+    done = rebuild_from_kafka(settings, PROJECTION_NAMES, log)
 
     assert done == end
     assert partners <= partners_in_read_model(settings)

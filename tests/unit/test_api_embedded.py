@@ -16,10 +16,7 @@ from domain.values import Actor, Role
 from infra.cli import main
 from infra.http import create_app
 from infra.http.context import ApiContext
-from infra.http.read_models import ReadModelBehind
 from infra.settings import Settings
-from projections.contract.encoding import notification_to_message
-from projections.projector import apply_message
 
 REGISTRATION = {
     "customer": {"name": "Umbrella Corp", "domain": "umbrella.example", "country": "GB"},
@@ -98,28 +95,6 @@ def test_a_key_needs_a_partner_or_a_user_with_a_role(
 ) -> None:
     assert main(["keys", "create", "--user", "sam"]) == 2
     assert "--role" in capsys.readouterr().err
-
-
-def test_a_partition_behind_keeps_min_position_waiting_even_when_a_later_event_is_applied(
-    client: TestClient,
-) -> None:
-    manager = _key(client, Actor.user("carol", Role.CHANNEL_MANAGER))
-    for code in ("acme", "globex"):
-        client.post("/v1/partners", json={"partner_code": code, "name": code}, headers=manager)
-    context: ApiContext = client.app.state.context  # type: ignore[attr-defined]
-    read_models = context.read_models
-    read_models.mode = "kafka"  # another process feeds them, partition by partition
-    read_models.catch_up()
-    ledger = context.ledger()
-    head = ledger.recorder.max_notification_id() or 0
-    # Only the newest event (another aggregate, another partition) has been applied.
-    with read_models.db.transaction() as store:
-        newest = ledger.recorder.select_notifications(start=head, limit=1)[0]
-        apply_message(store, notification_to_message(ledger.mapper, newest))
-
-    assert read_models.query("attribution", head, lambda store: True) == (True, head)
-    with pytest.raises(ReadModelBehind):
-        read_models.query("attribution", head - 1, lambda store: True)
 
 
 def test_the_demo_ends_with_curl_lines_whose_keys_work_against_the_api_on_its_store(

@@ -215,19 +215,21 @@ def _cli(*argv: str) -> subprocess.CompletedProcess[str]:
 
 def test_rebuild_from_store_works_on_the_embedded_store(story: AuditStory, store: Path) -> None:
     from infra.store.databases import read_model_path
+    from projections.read_models import dump_tables
+    from projections.store import ReadStore
 
     rebuilt = _cli("rebuild", "--from", "store")
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert "from the embedded store: 52 events applied" in rebuilt.stdout
-    query = "SELECT * FROM rm_applied ORDER BY aggregate_id, projection"
     with sqlite3.connect(read_model_path(store)) as conn:
+        store_rows = ReadStore(conn, "sqlite")
         won = conn.execute("SELECT status FROM rm_attribution_deal").fetchall()
-        first = conn.execute(query).fetchall()
+        first = dump_tables(store_rows)
     assert won == [("won",)]
     # Rebuilt again (the default source): the same rows, nothing applied twice.
     assert _cli("rebuild").returncode == 0
     with sqlite3.connect(read_model_path(store)) as conn:
-        assert conn.execute(query).fetchall() == first
+        assert dump_tables(ReadStore(conn, "sqlite")) == first
 
 
 def test_http_history_at_a_version_the_deal_never_had_is_a_404_problem(

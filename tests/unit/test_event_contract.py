@@ -21,9 +21,9 @@ from commands.models import (
 )
 from domain.values import Actor
 from projections.contract.encoding import cloudevent_headers
-from projections.contract.message import InvalidMessage
+from projections.contract.models import Contract as EventContract
+from projections.contract.models import InvalidMessage
 from projections.contract.schemas import event_classes
-from projections.contract.validation import EventContract
 from tests.unit.test_projections import MANAGER, SYSTEM, Story, scenario
 
 CONTOSO = ActorIn.of(Actor.partner("contoso"))
@@ -64,7 +64,7 @@ def test_what_the_ledger_publishes_passes_with_its_headers(
         value = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
         message = contract.parse(value)
         assert message.to_json() == body
-        assert contract.parse(value, cloudevent_headers(message)) == message
+        assert contract.parse(value, cloudevent_headers(body)) == message
 
 
 def _first(published: list[dict[str, Any]], name: str) -> dict[str, Any]:
@@ -76,9 +76,24 @@ def _first(published: list[dict[str, Any]], name: str) -> dict[str, Any]:
 Change = Callable[[dict[str, Any]], Any]
 
 REFUSED: list[tuple[str, str, Change, str]] = [
-    ("deal.opened", "version beyond BIGINT", lambda b: b.update(aggregate_version=2**64), "1 to"),
-    ("deal.opened", "position beyond BIGINT", lambda b: b.update(position=10**20), "1 to"),
-    ("deal.opened", "version zero", lambda b: b.update(aggregate_version=0), "1 to"),
+    (
+        "deal.opened",
+        "version beyond BIGINT",
+        lambda b: b.update(aggregate_version=2**64),
+        "aggregate_version: .*less than or equal to 9223372036854775807",
+    ),
+    (
+        "deal.opened",
+        "position beyond BIGINT",
+        lambda b: b.update(position=10**20),
+        "position: .*less than or equal to 9223372036854775807",
+    ),
+    (
+        "deal.opened",
+        "version zero",
+        lambda b: b.update(aggregate_version=0),
+        "aggregate_version: .*greater than or equal to 1",
+    ),
     (
         "deal.opened",
         "unknown type",
@@ -101,7 +116,7 @@ REFUSED: list[tuple[str, str, Change, str]] = [
         "registration.submitted",
         "a required field missing",
         lambda b: b["data"].pop("notes"),
-        "'notes'|\"notes\"",
+        r"\$\.data\.notes: Field required",
     ),
     ("deal.opened", "an extra field", lambda b: b["data"].update(extra=1), "extra"),
     (

@@ -131,7 +131,7 @@ def _invalid_attribution(api: Api) -> httpx.Response:
 
 
 def _behind(api: Api) -> httpx.Response:
-    api.context.read_models.mode = "kafka"  # read models left to a projector not running
+    api.context.read_models.stop_feeding(for_good=True)  # read models nobody feeds
     onboard(api, "acme")
     return api.get("sales", "/v1/pipeline", min_position=api.head())
 

@@ -1,0 +1,257 @@
+"""The batch engine every read model runs on: pure folds applied many events at a time.
+
+A read model (`Projection`) is a set of tables and, per aggregate type it follows, a
+pure fold: `(rows of one aggregate, event) -> rows of that aggregate`. No SQL lives in
+a fold. The engine applies a batch of messages in the caller's transaction:
+
+1. reads the applied version of every aggregate in the batch (one query), and the
+   current rows of those aggregates (one query per table);
+2. folds every message in memory, in order; a message whose version is not newer than
+   the aggregate's applied version is a duplicate or a stale re-delivery and is
+   skipped (exactly-once effect under at-least-once delivery);
+3. writes back only the tables whose rows changed, with one DELETE and one multi-row
+   INSERT (COPY when many) per table, then the applied versions (one statement) and
+   the projection's position.
+
+Because every row is derived from one aggregate's events alone, the result does not
+depend on how the messages of different aggregates interleave, nor on how they are
+cut into batches (invariant I6, docs/architecture.md).
+
+A fold that raises refuses its message: the engine leaves that aggregate's rows as
+they were before the message and reports the message (the caller dead-letters it),
+and goes on with the rest. If the database refuses the batch's writes, `BatchEngine`
+re-applies it one message at a time in savepoints, to find the messages at fault.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from projections.contract.models import EventMessage
+from projections.store import POSITIONS, ReadStore, Table
+
+Row = dict[str, Any]
+#: The rows of one aggregate in one projection, by table name (absent: no rows).
+Doc = Mapping[str, tuple[Row, ...]]
+Fold = Callable[[Doc, EventMessage], Doc]
+#: Physical table names for logical ones (a rebuild writes into shadow tables).
+Naming = Callable[[str], str]
+
+EMPTY: Doc = {}
+
+
+def live(name: str) -> str:
+    return name
+
+
+def rows_of(doc: Doc, table: str) -> tuple[Row, ...]:
+    return doc.get(table, ())
+
+
+def row_of(doc: Doc, table: str) -> Row | None:
+    rows = doc.get(table, ())
+    return rows[0] if rows else None
+
+
+def with_rows(doc: Doc, table: str, rows: Iterable[Row]) -> Doc:
+    return {**doc, table: tuple(rows)}
+
+
+@dataclass(frozen=True)
+class Projection:
+    """A read model: its tables, and a pure fold per aggregate type it follows."""
+
+    name: str
+    tables: tuple[Table, ...]
+    folds: Mapping[str, Fold]
+
+    @property
+    def applied_table(self) -> Table:
+        """The last version applied per aggregate: duplicates are skipped by it."""
+        return Table(
+            f"rm_{self.name}_applied",
+            None,
+            ("aggregate_id TEXT NOT NULL", "version BIGINT NOT NULL"),
+            ("aggregate_id",),
+        )
+
+    @property
+    def all_tables(self) -> tuple[Table, ...]:
+        return (*self.tables, self.applied_table)
+
+    def tables_of(self, aggregate_type: str) -> tuple[Table, ...]:
+        return tuple(t for t in self.tables if t.aggregate == aggregate_type)
+
+
+@dataclass
+class BatchOutcome:
+    applied: int = 0  # messages folded into at least one projection
+    skipped: int = 0  # duplicates and stale re-deliveries everywhere
+    refused: list[tuple[int, str]] = field(default_factory=list)  # (index, why)
+
+
+@dataclass
+class _Pass:
+    """One projection's view of one batch."""
+
+    originals: dict[str, Doc]  # the rows as read, per aggregate
+    docs: dict[str, Doc]  # the rows as folded so far
+    versions: dict[str, int]  # applied version per aggregate
+    changed: dict[str, int] = field(default_factory=dict)  # versions applied in this batch
+
+
+def apply_batch(
+    store: ReadStore,
+    projections: Sequence[Projection],
+    messages: Sequence[EventMessage],
+    naming: Naming = live,
+) -> BatchOutcome:
+    """Applies `messages` to `projections` in the caller's transaction (see the module
+    docstring). Refused messages are reported, not raised; a database error is raised
+    (the caller rolls back, see `BatchEngine`)."""
+    outcome = BatchOutcome()
+    folded: set[int] = set()
+    seen: set[int] = set()
+    refused: dict[int, str] = {}
+    for projection in projections:
+        relevant = [(i, m) for i, m in enumerate(messages) if m.aggregate_type in projection.folds]
+        state = _read(store, projection, [m for _, m in relevant], naming)
+        for i, message in relevant:
+            seen.add(i)
+            if i in refused:
+                continue
+            aggregate_id = message.aggregate_id
+            if message.aggregate_version <= state.versions.get(aggregate_id, 0):
+                continue
+            fold = projection.folds[message.aggregate_type]
+            try:
+                doc = fold(state.docs.get(aggregate_id, EMPTY), message)
+            except Exception as exc:  # a fold refusing its input: that message only
+                refused[i] = f"{projection.name}: {type(exc).__name__}: {exc}"
+                continue
+            state.docs[aggregate_id] = doc
+            state.versions[aggregate_id] = message.aggregate_version
+            state.changed[aggregate_id] = message.aggregate_version
+            folded.add(i)
+        _write(store, projection, state, naming)
+        if messages:
+            store.upsert_rows(
+                naming(POSITIONS.name),
+                ("projection", "position"),
+                [(projection.name, max(m.position for m in messages))],
+                keep_greater="position",
+            )
+    outcome.refused = sorted(refused.items())
+    outcome.applied = len(folded - set(refused))
+    outcome.skipped = len(seen - folded - set(refused))
+    return outcome
+
+
+def _read(
+    store: ReadStore, projection: Projection, messages: Sequence[EventMessage], naming: Naming
+) -> _Pass:
+    ids_by_type: dict[str, dict[str, None]] = {}
+    for message in messages:
+        ids_by_type.setdefault(message.aggregate_type, {})[message.aggregate_id] = None
+    every = [i for ids in ids_by_type.values() for i in ids]
+    versions: dict[str, int] = {}
+    docs: dict[str, Doc] = {}
+    if every:
+        applied = projection.applied_table
+        versions = {
+            str(a): int(v)
+            for a, v in store.select_in(
+                naming(applied.name), ("aggregate_id", "version"), "aggregate_id", every
+            )
+        }
+        for aggregate_type, ids in ids_by_type.items():
+            for table in projection.tables_of(aggregate_type):
+                names = table.column_names
+                found: dict[str, list[Row]] = {}
+                for values in store.select_in(naming(table.name), names, table.key, list(ids)):
+                    row = dict(zip(names, values, strict=True))
+                    found.setdefault(row[table.key], []).append(row)
+                for aggregate_id, rows in found.items():
+                    rows.sort(key=lambda r: tuple(r[c] for c in table.primary_key))
+                    docs[aggregate_id] = {**docs.get(aggregate_id, EMPTY), table.name: tuple(rows)}
+    return _Pass(originals=docs, docs=dict(docs), versions=versions)
+
+
+def _write(store: ReadStore, projection: Projection, state: _Pass, naming: Naming) -> None:
+    if not state.changed:
+        return
+    for table in projection.tables:
+        replaced: list[str] = []
+        rows: list[tuple[Any, ...]] = []
+        names = table.column_names
+        for aggregate_id in state.changed:
+            doc = state.docs.get(aggregate_id, EMPTY)
+            new = doc.get(table.name, ())
+            if new == state.originals.get(aggregate_id, EMPTY).get(table.name, ()):
+                continue
+            replaced.append(aggregate_id)
+            rows.extend(tuple(row[c] for c in names) for row in new)
+        if replaced:
+            physical = naming(table.name)
+            store.delete_in(physical, table.key, replaced)
+            store.insert_rows(physical, names, rows)
+    store.upsert_rows(
+        naming(projection.applied_table.name),
+        ("aggregate_id", "version"),
+        sorted(state.changed.items()),
+    )
+
+
+class BatchEngine:
+    """Applies batches to a set of projections, isolating messages the database refuses.
+
+    `apply(store, messages)` runs inside the caller's transaction; on a database error it
+    rolls back to a savepoint and re-applies the batch one message at a time, so only the
+    messages at fault are refused."""
+
+    def __init__(
+        self,
+        projections: Sequence[Projection],
+        *,
+        naming: Naming = live,
+        is_infrastructure_fault: Callable[[BaseException], bool] = lambda exc: False,
+    ) -> None:
+        self.projections = tuple(projections)
+        self.naming = naming
+        self._infrastructure_fault = is_infrastructure_fault
+
+    def apply(self, store: ReadStore, messages: Sequence[EventMessage]) -> BatchOutcome:
+        try:
+            with _savepoint(store):
+                return apply_batch(store, self.projections, messages, self.naming)
+        except Exception as exc:
+            if self._infrastructure_fault(exc):
+                raise
+            if len(messages) <= 1:
+                return BatchOutcome(refused=[(0, f"{type(exc).__name__}: {exc}")])
+        outcome = BatchOutcome()
+        for index, message in enumerate(messages):
+            one = self.apply(store, [message])
+            outcome.applied += one.applied
+            outcome.skipped += one.skipped
+            outcome.refused.extend((index, why) for _, why in one.refused)
+        return outcome
+
+
+@contextmanager
+def _savepoint(store: ReadStore) -> Iterator[None]:
+    if store.dialect == "postgres":
+        with store.connection.transaction():  # type: ignore[attr-defined]
+            yield
+        return
+    store.execute("SAVEPOINT engine_batch")
+    try:
+        yield
+    except BaseException:
+        store.execute("ROLLBACK TO SAVEPOINT engine_batch")
+        store.execute("RELEASE SAVEPOINT engine_batch")
+        raise
+    store.execute("RELEASE SAVEPOINT engine_batch")
