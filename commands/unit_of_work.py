@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import random
-import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -25,15 +23,6 @@ if TYPE_CHECKING:
     from commands.ledger import DealLedger
 
 A = TypeVar("A", bound=LedgerAggregate)
-
-# How often a unit of work is retried after a concurrent writer won the save.
-MAX_ATTEMPTS = 12
-
-
-def back_off(attempt: int) -> None:
-    """Jittered exponential pause before retrying a save that lost a race."""
-    time.sleep(random.uniform(0, 0.002 * (2**attempt)))
-
 
 _KIND_NAMES = {
     "Partner": "partner",
