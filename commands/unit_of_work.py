@@ -10,6 +10,7 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
 
+from domain import programme
 from domain.base import LedgerAggregate
 from domain.errors import NotFound
 from domain.ids import customer_index_id, partner_id, protection_id
@@ -37,10 +38,10 @@ _KIND_NAMES = {
 class LedgerPolicy:
     """The configurable rules of the channel programme."""
 
-    protection_days: int = 90
-    max_extensions: int = 2
+    protection_days: int = programme.PROTECTION_DAYS
+    max_extensions: int = programme.MAX_EXTENSIONS
     auto_approve_limits: dict[str, Decimal] = field(
-        default_factory=lambda: {"USD": Decimal(250000), "EUR": Decimal(250000)}
+        default_factory=lambda: dict(programme.AUTO_APPROVE_LIMITS)
     )
 
 
