@@ -33,6 +33,7 @@ from infra.gateway.keys import parse_key
 from infra.gateway.principals import Authenticator, Principal, Unauthenticated
 from infra.gateway.problems import InvalidRequest, domain_problem, problem_body, validation_errors
 from infra.kafka.admin import ensure_topics
+from infra.reconnect import run_until_stopped
 from infra.settings import Settings
 
 GROUP_ID = "dealledger-command-consumer"
@@ -241,24 +242,27 @@ class CommandConsumer:
 
     def run(self, stop: threading.Event) -> None:
         ensured = False
-        while not stop.is_set():
-            try:
-                if not ensured:
-                    ensure_topics(
-                        self.settings,
-                        self.log,
-                        [
-                            self.settings.commands_topic,
-                            self.settings.command_results_topic,
-                            self.settings.commands_dlq_topic,
-                        ],
-                    )
-                    ensured = True
-                self.poll_once()
-            except KafkaError as exc:
-                self.log.warning("kafka unavailable; reconnecting", error=repr(exc))
-                self.close()
-                stop.wait(1.0)
+
+        def step() -> None:
+            nonlocal ensured
+            if not ensured:
+                ensure_topics(
+                    self.settings,
+                    self.log,
+                    [
+                        self.settings.commands_topic,
+                        self.settings.command_results_topic,
+                        self.settings.commands_dlq_topic,
+                    ],
+                )
+                ensured = True
+            self.poll_once()
+
+        run_until_stopped(step, stop, retry_on=KafkaError, on_retry=self._on_kafka_error)
+        self.close()
+
+    def _on_kafka_error(self, exc: BaseException, attempt: int, delay: float) -> None:
+        self.log.warning("kafka unavailable; reconnecting", error=repr(exc))
         self.close()
 
     def close(self) -> None:

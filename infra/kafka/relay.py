@@ -9,7 +9,6 @@ batch; it never skips one.
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from kafka.errors import KafkaError
 
 from commands.ledger import DealLedger
 from infra.kafka.admin import ensure_topics
+from infra.reconnect import RETRY_DELAY_MAX_S, run_until_stopped
 from infra.settings import Settings
 from infra.store.positions import ensure_position_tables, published_position, record_published
 from projections.contract.encoding import cloudevent_headers, notification_to_message
@@ -33,11 +33,10 @@ RELAY_NAME = "events"
 REQUEST_TIMEOUT_MS = 5_000
 DELIVERY_TIMEOUT_MS = 10_000
 FLUSH_TIMEOUT_S = DELIVERY_TIMEOUT_MS / 1000 + 2
-# Reconnect attempts back off to at most one second, and so do the relay's retries:
-# with the client's default ceiling (30 s) the relay noticed a returned broker up to
-# half a minute late.
-RECONNECT_BACKOFF_MAX_MS = 1_000
-RETRY_DELAY_MAX_S = 1.0
+# Reconnect attempts back off to at most one second, and so do the relay's retries
+# (infra/reconnect.py): with the client's default ceiling (30 s) the relay noticed a
+# returned broker up to half a minute late.
+RECONNECT_BACKOFF_MAX_MS = int(RETRY_DELAY_MAX_S * 1000)
 
 
 def make_producer(settings: Settings) -> KafkaProducer:
@@ -54,12 +53,6 @@ def make_producer(settings: Settings) -> KafkaProducer:
         max_block_ms=DELIVERY_TIMEOUT_MS,
         reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
     )
-
-
-def retry_delay(attempt: int) -> float:
-    """Capped exponential back-off with jitter, in seconds (attempt 1, 2, ...)."""
-    ceiling: float = min(RETRY_DELAY_MAX_S, 0.1 * 2.0 ** min(attempt, 8))
-    return ceiling * random.uniform(0.5, 1.0)
 
 
 @dataclass(frozen=True)
@@ -138,34 +131,32 @@ class Relay:
 
     def run(self, stop: threading.Event, *, idle_sleep: float = 0.2) -> None:
         """Publish until `stop` is set, retrying with capped backoff while Kafka is away."""
-        attempt = 0
         topics_ready = False
-        while not stop.is_set():
-            try:
-                if not topics_ready:
-                    ensure_topics(self.settings, self.log)
-                    topics_ready = True
-                published = self.publish_batch()
-                attempt = 0
-                if published == 0:
-                    stop.wait(idle_sleep)
-            except KafkaError as exc:
-                attempt += 1
-                delay = retry_delay(attempt)
-                self.log.warning(
-                    "kafka unavailable; retrying",
-                    attempt=attempt,
-                    retry_in_s=round(delay, 2),
-                    error=repr(exc),
-                    lag=self._lag_or_none(),
-                )
-                if not getattr(exc, "retriable", False):
-                    # A retriable error (connection lost, timed out) is one the producer
-                    # recovers from by itself, reconnecting within a second; only a
-                    # fatal one needs a new producer.
-                    self._drop_producer()
-                stop.wait(delay)
+
+        def step() -> None:
+            nonlocal topics_ready
+            if not topics_ready:
+                ensure_topics(self.settings, self.log)
+                topics_ready = True
+            if self.publish_batch() == 0:
+                stop.wait(idle_sleep)
+
+        run_until_stopped(step, stop, retry_on=KafkaError, on_retry=self._on_kafka_error)
         self.close()
+
+    def _on_kafka_error(self, exc: BaseException, attempt: int, delay: float) -> None:
+        self.log.warning(
+            "kafka unavailable; retrying",
+            attempt=attempt,
+            retry_in_s=round(delay, 2),
+            error=repr(exc),
+            lag=self._lag_or_none(),
+        )
+        if not getattr(exc, "retriable", False):
+            # A retriable error (connection lost, timed out) is one the producer
+            # recovers from by itself, reconnecting within a second; only a
+            # fatal one needs a new producer.
+            self._drop_producer()
 
     def _lag_or_none(self) -> int | None:
         try:

@@ -21,7 +21,11 @@ from domain.values import Actor, Cause, Customer, Money
 from projections.contract.message import EventMessage
 
 CE_SOURCE = "/dealledger/ledger"
-_ENVELOPE_FIELDS = {"originator_id", "originator_version", "timestamp", "originator_topic", "cause"}
+#: Event attributes that travel in the message envelope (ids, version, time, cause)
+#: rather than in `data`: those every ledger event carries by being one.
+ENVELOPE_FIELDS = frozenset(
+    {"originator_id", "originator_version", "timestamp", "originator_topic", "cause"}
+)
 
 
 def snake(name: str) -> str:
@@ -69,6 +73,11 @@ def decimal_text(value: Decimal) -> str:
     return format(abs(value) if value.is_zero() else value, "f")
 
 
+def event_data(event: Any) -> dict[str, Any]:
+    """What the event itself says, JSON-safe: its attributes less the envelope ones."""
+    return {k: plain(v) for k, v in vars(event).items() if k not in ENVELOPE_FIELDS}
+
+
 def event_id(aggregate_id: UUID, version: int) -> str:
     """Stable across re-publishing: derived from the stream position, not the attempt."""
     return str(uuid5(NAMESPACE, f"event:{aggregate_id}:{version}"))
@@ -77,7 +86,7 @@ def event_id(aggregate_id: UUID, version: int) -> str:
 def to_message(event: Any, position: int) -> EventMessage:
     aggregate_type, ce_type = event_type_of(event)
     cause: Cause = event.cause
-    data = {k: plain(v) for k, v in vars(event).items() if k not in _ENVELOPE_FIELDS}
+    data = event_data(event)
     return EventMessage(
         event_id=event_id(event.originator_id, event.originator_version),
         event_type=ce_type,

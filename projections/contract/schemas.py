@@ -26,7 +26,7 @@ from domain.partner import Partner
 from domain.protection import ChannelProtection, CustomerIndex
 from domain.registration import Registration
 from domain.values import ActorKind, Customer, Money, Role
-from projections.contract.encoding import event_type_of
+from projections.contract.encoding import ENVELOPE_FIELDS, event_type_of
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 SCHEMA_BASE_URI = "https://dealledger.example/schemas/"
@@ -42,12 +42,6 @@ AGGREGATES: tuple[type[LedgerAggregate], ...] = (
 )
 #: Aggregate types that are the ledger's own bookkeeping, not business facts.
 INTERNAL_AGGREGATE_TYPES = frozenset({"channel_protection", "customer_index", "command_record"})
-
-#: Event attributes that travel in the message envelope rather than in `data`
-#: (the same set `projections.contract.encoding.to_message` leaves out of `data`).
-ENVELOPE_FIELDS = frozenset(
-    {"originator_id", "originator_version", "timestamp", "originator_topic", "cause"}
-)
 
 # `str(Decimal)` is what is published; it switches to exponent notation for some
 # values (Decimal("1E+5") stays "1E+5"), so the exponent is part of the pattern.
