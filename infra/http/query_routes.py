@@ -17,8 +17,10 @@ from uuid import UUID
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
+from domain.permissions import EVERYONE, INTERNAL
 from domain.registration import RegistrationStatus
 from infra.audit import api as audit
+from infra.audit.store import AuditStore
 from infra.gateway import access
 from infra.gateway.principals import Principal
 from infra.http import responses, views
@@ -81,7 +83,7 @@ def get_registration(
     request: Request, response: Response, registration_id: UUID, min_position: MinPosition = None
 ) -> responses.RegistrationResponse:
     ctx, principal = _ctx(request), _principal(request)
-    access.require_role(principal, access.EVERYONE, "read registrations")
+    access.require_role(principal, EVERYONE, "read registrations")
     position = ctx.read_models.ledger_position(min_position)
     registration = access.registration_for(ctx.ledger(), principal, registration_id)
     return responses.RegistrationResponse(
@@ -105,7 +107,7 @@ def get_partner(
     min_position: MinPosition = None,
 ) -> responses.PartnerResponse:
     ctx, principal = _ctx(request), _principal(request)
-    access.require_role(principal, access.EVERYONE, "read partners")
+    access.require_role(principal, EVERYONE, "read partners")
     position = ctx.read_models.ledger_position(min_position)
     partner = access.partner_for(ctx.ledger(), principal, partner_code)
     return responses.PartnerResponse(
@@ -124,7 +126,7 @@ def get_deal(
     request: Request, response: Response, deal_id: UUID, min_position: MinPosition = None
 ) -> responses.DealResponse:
     ctx, principal = _ctx(request), _principal(request)
-    access.require_role(principal, access.EVERYONE, "read deals")
+    access.require_role(principal, EVERYONE, "read deals")
     position = ctx.read_models.ledger_position(min_position)
     deal = access.deal_for(ctx.ledger(), principal, deal_id)
     return responses.DealResponse(
@@ -154,7 +156,7 @@ def get_deal_history(
     min_position: MinPosition = None,
 ) -> responses.DealHistoryResponse:
     ctx, principal = _ctx(request), _principal(request)
-    access.require_role(principal, access.INTERNAL, "read deal history")
+    access.require_role(principal, INTERNAL, "read deal history")
     position = ctx.read_models.ledger_position(min_position)
     ledger = ctx.ledger()
     access.deal_for(ledger, principal, deal_id)
@@ -190,8 +192,6 @@ def get_deal_history(
 
 
 def _deal_version_position(ctx: ApiContext, deal_id: UUID, version: int) -> int:
-    from infra.audit.store import AuditStore
-
     for row in AuditStore(ctx.ledger()).stream(deal_id, after_version=version - 1):
         return row.position
     return 0
@@ -209,7 +209,7 @@ def verify_deal(
     request: Request, response: Response, deal_id: UUID, min_position: MinPosition = None
 ) -> responses.VerifyResponse:
     ctx, principal = _ctx(request), _principal(request)
-    access.require_role(principal, access.INTERNAL, "verify deals")
+    access.require_role(principal, INTERNAL, "verify deals")
     position = ctx.read_models.ledger_position(min_position)
     ledger = ctx.ledger()
     access.deal_for(ledger, principal, deal_id)
@@ -250,7 +250,7 @@ def get_registrations(
     min_position: MinPosition = None,
 ) -> responses.RegistrationList:
     ctx, principal = _ctx(request), _principal(request)
-    access.require_role(principal, access.EVERYONE, "list registrations")
+    access.require_role(principal, EVERYONE, "list registrations")
     others = principal.is_partner and partner not in (None, principal.partner_code)
     owner = principal.partner_code if principal.is_partner else partner
 
@@ -293,7 +293,7 @@ def get_pipeline(
     min_position: MinPosition = None,
 ) -> responses.PipelineResponse:
     ctx, principal = _ctx(request), _principal(request)
-    access.require_role(principal, access.EVERYONE, "read the pipeline")
+    access.require_role(principal, EVERYONE, "read the pipeline")
     now = ctx.now()
 
     def read(store: ReadStore) -> list[PipelineRow]:
@@ -333,7 +333,7 @@ def get_attribution(
     min_position: MinPosition = None,
 ) -> responses.AttributionResponse:
     ctx, principal = _ctx(request), _principal(request)
-    access.require_role(principal, access.EVERYONE, "read attribution")
+    access.require_role(principal, EVERYONE, "read attribution")
     wanted = {p for p in (principal.partner_code, partner) if p is not None}
 
     def read(store: ReadStore) -> list[PartnerAttribution]:
@@ -359,7 +359,7 @@ def get_review_queue(
     request: Request, response: Response, min_position: MinPosition = None
 ) -> responses.ReviewQueueResponse:
     ctx, principal = _ctx(request), _principal(request)
-    access.require_role(principal, access.INTERNAL, "read the review queue")
+    access.require_role(principal, INTERNAL, "read the review queue")
     now = ctx.now()
     sla = ctx.settings.approval_sla_hours
 
