@@ -6,7 +6,8 @@ for commands (the gateway) and queries (the HTTP query routes) alike.
   403 reveals nothing about what exists.
 - Partner scope: a partner sees only its own registrations, itself, and deals it is
   attached to. Anything else answers exactly like a resource that does not exist
-  (404 with the same body), so partners cannot probe for others' data.
+  (404 with the same body), so partners cannot probe for others' data; lists show
+  a partner only the rows it is on (`listed_partners`).
 
 The ledger enforces the same rules again (domain.permissions); these checks exist
 so that the edge never leaks existence and never writes on a partner's behalf for
@@ -37,6 +38,12 @@ def require_role(principal: Principal, roles: Iterable[Role], doing: str) -> Non
 def unknown(kind: str, identifier: object) -> NotFound:
     """The one answer for 'does not exist' and 'not yours to see'."""
     return NotFound(f"no {kind} {identifier}", **{f"{kind}_id": str(identifier)})
+
+
+def listed_partners(principal: Principal, requested: str | None) -> frozenset[str]:
+    """The partners each row of a list must be on: a partner's own code (it lists only
+    its own rows), and the partner the caller filters by, if any."""
+    return frozenset(p for p in (principal.partner_code, requested) if p is not None)
 
 
 def registration_for(

@@ -54,13 +54,7 @@ def handle_command(
         headers["Location"] = route.location.format(
             aggregate_id=accepted.aggregate_id, **{k: str(v) for k, v in accepted.fields.items()}
         )
-    answer = CommandAccepted(
-        command_id=accepted.command_id,
-        command_type=accepted.command_type,
-        aggregate_id=accepted.aggregate_id,
-        position=accepted.position,
-        result=accepted.result,
-    )
+    answer = CommandAccepted.model_validate(accepted, from_attributes=True)
     return JSONResponse(
         answer.model_dump(mode="json"),
         status_code=201 if route.created else 200,

@@ -251,16 +251,15 @@ def get_registrations(
 ) -> responses.RegistrationList:
     ctx, principal = _ctx(request), _principal(request)
     access.require_role(principal, EVERYONE, "list registrations")
-    others = principal.is_partner and partner not in (None, principal.partner_code)
-    owner = principal.partner_code if principal.is_partner else partner
+    wanted = access.listed_partners(principal, partner)
 
     def read(store: ReadStore) -> Page:
-        if others:
-            return Page([], None)
+        if len(wanted) > 1:
+            return Page([], None)  # a registration has one partner
         return list_registrations(
             store,
             statuses=[s.value for s in status or ()],
-            partner=owner,
+            partner=next(iter(wanted), None),
             conflict_key=conflict_key,
             cursor=cursor,
             limit=limit,
@@ -295,19 +294,18 @@ def get_pipeline(
     ctx, principal = _ctx(request), _principal(request)
     access.require_role(principal, EVERYONE, "read the pipeline")
     now = ctx.now()
+    wanted = access.listed_partners(principal, partner)
 
     def read(store: ReadStore) -> list[PipelineRow]:
         rows = pipeline_rows(
             store,
             now=now,
-            partner=principal.partner_code or partner,
+            partner=next(iter(wanted), None),  # narrowed further below
             stage=stage,
             region=region,
             currency=currency,
         )
-        if principal.is_partner and partner is not None:
-            rows = [r for r in rows if partner in (r.sourcing_partner, *r.influencing_partners)]
-        return rows
+        return [r for r in rows if wanted <= {r.sourcing_partner, *r.influencing_partners}]
 
     rows, position = ctx.read_models.query("pipeline", min_position, read)
     return responses.PipelineResponse(
@@ -334,7 +332,7 @@ def get_attribution(
 ) -> responses.AttributionResponse:
     ctx, principal = _ctx(request), _principal(request)
     access.require_role(principal, EVERYONE, "read attribution")
-    wanted = {p for p in (principal.partner_code, partner) if p is not None}
+    wanted = access.listed_partners(principal, partner)
 
     def read(store: ReadStore) -> list[PartnerAttribution]:
         rows = partner_attribution(store)
