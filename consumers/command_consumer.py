@@ -29,7 +29,7 @@ from consumers.dead_letters import DeadLetters
 from domain.errors import DomainError
 from infra.gateway.gateway import Gateway
 from infra.gateway.policy import policy_for
-from infra.gateway.principals import Principal, Unauthenticated
+from infra.gateway.principals import IDEMPOTENCY_KEY_MAX, Principal, Unauthenticated
 from infra.gateway.problems import InvalidRequest, Refusal, refusal
 from infra.kafka.admin import ensure_topics
 from infra.settings import Settings
@@ -63,8 +63,10 @@ def parse_envelope(value: bytes | None) -> Envelope:
     if unknown:
         raise MalformedCommand(f"unknown envelope fields: {', '.join(sorted(unknown))}")
     command_id = raw.get("command_id")
-    if not isinstance(command_id, str) or not 0 < len(command_id) <= 100:
-        raise MalformedCommand("command_id must be a string of 1 to 100 characters")
+    if not isinstance(command_id, str) or not 0 < len(command_id) <= IDEMPOTENCY_KEY_MAX:
+        raise MalformedCommand(
+            f"command_id must be a string of 1 to {IDEMPOTENCY_KEY_MAX} characters"
+        )
     kind = raw.get("type")
     if not isinstance(kind, str):
         raise MalformedCommand("type must be a string naming a command")
