@@ -19,7 +19,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import Literal, TypeVar
+from typing import Literal, Protocol, TypeVar
 
 from commands.ledger import DealLedger
 from domain.errors import InvalidInput
@@ -34,6 +34,18 @@ LEDGER = "ledger"
 
 # The API's own feed position on PostgreSQL, apart from any embedded one.
 API_FEED_NAME = "api-inline"
+
+
+class ReadFeed(Protocol):
+    """The read-side engine that feeds read models in-process from the ledger (the
+    embedded and inline modes). The composition root hands it in
+    (`Wiring.read_feed`), so the API does not import the consumers."""
+
+    def ensure_feed_tables(self, store: ReadStore) -> None:
+        """The read-model tables and the fed-position table (idempotent)."""
+
+    def feed(self, ledger: DealLedger, store: ReadStore, *, name: str = ...) -> int:
+        """Applies every notification after the fed position `name`."""
 
 
 class ReadModelBehind(Exception):
@@ -56,9 +68,11 @@ class ReadModels:
         ledger: Callable[[], DealLedger],
         mode: Mode,
         wait_seconds: float,
+        read_feed: ReadFeed,
     ) -> None:
         self.db = db
         self._ledger = ledger
+        self._read_feed = read_feed
         self.mode = mode
         self.wait_seconds = wait_seconds
         self._feed_lock = threading.Lock()
@@ -73,14 +87,12 @@ class ReadModels:
         with self._ready_lock:
             if self._ready:
                 return
-            from consumers.embedded_feed import ensure_feed_tables
-
             if isinstance(self.db, PostgresDatabase):
                 with self.db.connection() as conn:
-                    ensure_feed_tables(ReadStore(conn, "postgres"))
+                    self._read_feed.ensure_feed_tables(ReadStore(conn, "postgres"))
             elif isinstance(self.db, SqliteDatabase):
                 with self.db.lock:
-                    ensure_feed_tables(self.db.store)
+                    self._read_feed.ensure_feed_tables(self.db.store)
             self._ready = True
 
     def catch_up(self) -> None:
@@ -89,15 +101,13 @@ class ReadModels:
         if self.mode == "kafka":
             return
         ledger = self._ledger()
-        from consumers.embedded_feed import feed
-
         with self._feed_lock:
             if isinstance(self.db, SqliteDatabase):
                 with self.db.lock:
-                    feed(ledger, self.db.store)
+                    self._read_feed.feed(ledger, self.db.store)
             elif isinstance(self.db, PostgresDatabase):
                 with self.db.connection() as conn:
-                    feed(ledger, ReadStore(conn, "postgres"), name=API_FEED_NAME)
+                    self._read_feed.feed(ledger, ReadStore(conn, "postgres"), name=API_FEED_NAME)
 
     # -- reading ------------------------------------------------------------------
 

@@ -103,7 +103,7 @@ def test_commands_round_trip_and_a_malformed_one_lands_in_the_dlq(settings: Sett
         producer.send(settings.commands_topic, value=value).get(30)
     producer.close()
 
-    consumer = CommandConsumer(settings, ledger, auth, LOG)
+    consumer = CommandConsumer(settings, wiring.gateway(), LOG)
     handled = 0
     deadline = time.monotonic() + 60
     while handled < len(envelopes) and time.monotonic() < deadline:
