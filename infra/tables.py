@@ -1,0 +1,60 @@
+"""Tables for people, drawn by rich: the demo's and `dealledger history`'s.
+
+On a terminal a table fits the terminal's width (cells wrap). Written to a pipe or a
+file it keeps its natural width instead of rich's 80-column default, so redirected
+output reads like the screen and no cell is cut. Cells are plain text, never rich
+markup: a value such as "[near_duplicate]" is shown as it is.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Collection, Iterable, Sequence
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+# A cell given as several strings spans that many lines.
+Cell = str | Sequence[str]
+
+
+def table(
+    headers: Sequence[str],
+    rows: Iterable[Sequence[Cell]],
+    *,
+    title: str | None = None,
+    right: Collection[str] = (),
+) -> Table:
+    """A borderless table: a title line, the headings, a rule, the rows; the
+    columns named in `right` are right-aligned."""
+    drawn = Table(
+        title=title,
+        title_justify="left",
+        title_style="bold",
+        header_style="bold",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        padding=(0, 1, 0, 0),
+    )
+    for heading in headers:
+        drawn.add_column(heading, justify="right" if heading in right else "left")
+    for row in rows:
+        drawn.add_row(*(Text(cell if isinstance(cell, str) else "\n".join(cell)) for cell in row))
+    return drawn
+
+
+def print_table(drawn: Table) -> None:
+    """Prints to standard output (whatever `sys.stdout` is at the time)."""
+    console = Console(highlight=False, markup=False, emoji=False)
+    if console.is_terminal:
+        console.print(drawn)
+        return
+    natural = Console(width=1_000_000).measure(drawn).maximum
+    console = Console(highlight=False, markup=False, emoji=False, width=max(natural, 1))
+    with console.capture() as captured:
+        console.print(drawn)
+    # rich pads every cell to its column's width; a file need not keep the padding.
+    sys.stdout.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
