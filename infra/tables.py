@@ -12,7 +12,7 @@ import sys
 from collections.abc import Collection, Iterable, Sequence
 
 from rich import box
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.table import Table
 from rich.text import Text
 
@@ -20,19 +20,18 @@ from rich.text import Text
 Cell = str | Sequence[str]
 
 
-def table(
+def print_table(
     headers: Sequence[str],
     rows: Iterable[Sequence[Cell]],
     *,
     title: str | None = None,
     right: Collection[str] = (),
-) -> Table:
-    """A borderless table: a title line, the headings, a rule, the rows; the
-    columns named in `right` are right-aligned."""
+    unbroken: Collection[str] = (),
+) -> None:
+    """Prints a borderless table to standard output: the title on a line of its own,
+    the headings, a rule, the rows. The columns named in `right` are right-aligned;
+    those in `unbroken` never wrap (the others give way on a narrow terminal)."""
     drawn = Table(
-        title=title,
-        title_justify="left",
-        title_style="bold",
         header_style="bold",
         box=box.SIMPLE_HEAD,
         show_edge=False,
@@ -40,21 +39,23 @@ def table(
         padding=(0, 1, 0, 0),
     )
     for heading in headers:
-        drawn.add_column(heading, justify="right" if heading in right else "left")
+        # On a narrow terminal a long word folds onto the next line rather than lose
+        # its end to an ellipsis: an id or a reason code must stay whole.
+        drawn.add_column(heading, justify="right" if heading in right else "left", overflow="fold")
     for row in rows:
         drawn.add_row(*(Text(cell if isinstance(cell, str) else "\n".join(cell)) for cell in row))
-    return drawn
+    _print(*([Text(title, style="bold")] if title is not None else []), drawn)
 
 
-def print_table(drawn: Table) -> None:
-    """Prints to standard output (whatever `sys.stdout` is at the time)."""
+def _print(*renderables: RenderableType) -> None:
     console = Console(highlight=False, markup=False, emoji=False)
     if console.is_terminal:
-        console.print(drawn)
+        console.print(*renderables, sep="\n")
         return
-    natural = Console(width=1_000_000).measure(drawn).maximum
+    measure = Console(width=1_000_000)
+    natural = max(measure.measure(renderable).maximum for renderable in renderables)
     console = Console(highlight=False, markup=False, emoji=False, width=max(natural, 1))
     with console.capture() as captured:
-        console.print(drawn)
+        console.print(*renderables, sep="\n")
     # rich pads every cell to its column's width; a file need not keep the padding.
     sys.stdout.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Iterable
 
 from infra.audit.history import AsOf, HistoryEntry
-from infra.tables import print_table, table
+from infra.tables import print_table
 
 _HISTORY_COLUMNS = (
     "position",
@@ -64,7 +64,12 @@ def print_history(entries: Iterable[HistoryEntry], fmt: str) -> None:
             ]
             for entry in entries
         ]
-        print_table(table(_HISTORY_TABLE, rows, right={"position"}))
+        print_table(
+            _HISTORY_TABLE,
+            rows,
+            right={"position"},
+            unbroken={"position", "occurred_at (UTC)", "stream", "version"},
+        )
 
 
 def print_state(state: AsOf, fmt: str) -> None:
@@ -93,4 +98,4 @@ def print_state(state: AsOf, fmt: str) -> None:
         writer.writerow(headings)
         writer.writerows(rows)
         return
-    print_table(table(headings, rows))
+    print_table(headings, rows)

@@ -108,6 +108,8 @@ def _progress_bar() -> Iterator[Callable[[int, int], None]]:
     class EventRate(ProgressColumn):
         def render(self, task: Task) -> Text:
             speed = task.finished_speed or task.speed
+            if speed is None and task.elapsed:
+                speed = task.completed / task.elapsed
             return Text("" if speed is None else f"{speed:,.0f} events/s", "progress.data.speed")
 
     with Progress(
@@ -116,8 +118,9 @@ def _progress_bar() -> Iterator[Callable[[int, int], None]]:
         MofNCompleteColumn(),
         TaskProgressColumn(),
         EventRate(),
+        TextColumn("elapsed"),
         TimeElapsedColumn(),
-        TextColumn("left"),
+        TextColumn("eta"),
         TimeRemainingColumn(),
         console=Console(stderr=True),
     ) as bar:
@@ -125,6 +128,10 @@ def _progress_bar() -> Iterator[Callable[[int, int], None]]:
 
         def advance(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
+            if done >= total:
+                # Done: draw the bar's last state now, before the rebuild logs its end
+                # (the log writes to stderr past rich, and would land inside the bar).
+                bar.stop()
 
         yield advance
 
