@@ -24,6 +24,8 @@ from commands.models import (
     SubmitRegistration,
 )
 from commands.outcome import Outcome
+from commands.unit_of_work import LedgerPolicy
+from domain.clock import Clock
 from domain.errors import DomainError
 from domain.values import Actor
 from tests.support.actors import MANAGER, SALES, as_command_actor, partner
@@ -38,6 +40,18 @@ def customer(domain: str, name: str | None = None, country: str = "GB") -> Custo
 
 def money(amount: str | int | Decimal, currency: str = "USD") -> MoneyIn:
     return MoneyIn(amount=Decimal(str(amount)), currency=currency)
+
+
+def in_memory_ledger(
+    clock: Clock, policy: LedgerPolicy | None = None, snapshot_interval: int = 100
+) -> DealLedger:
+    """A ledger on the library's in-memory (POPO) store: no files, no servers."""
+    return DealLedger(
+        env={"PERSISTENCE_MODULE": "eventsourcing.popo"},
+        clock=clock,
+        policy=policy,
+        snapshot_interval=snapshot_interval,
+    )
 
 
 class Driver:

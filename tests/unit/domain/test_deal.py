@@ -3,8 +3,10 @@ refusals it gives; a deal replayed from its events equals the live one."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 from uuid import uuid4
 
 import pytest
@@ -73,9 +75,15 @@ def test_a_sourced_deal_gives_its_sourcing_partner_the_whole_deal() -> None:
     ],
 )
 def test_a_deal_with_a_blank_or_unknown_part_is_not_opened(
-    change: dict[str, str], field: str
+    change: dict[str, Any], field: str
 ) -> None:
-    fields = {"title": "T", "owner": "sam", "pipeline": "default", "stage": None, **change}
+    fields: dict[str, Any] = {
+        "title": "T",
+        "owner": "sam",
+        "pipeline": "default",
+        "stage": None,
+        **change,
+    }
     with pytest.raises(InvalidInput) as caught:
         Deal.open(
             uuid4(), fields["title"], Customer("Initech", "initech.example", "US"), "Platform",
@@ -394,7 +402,7 @@ def test_a_closed_deal_refuses_every_change_but_a_note(close: str) -> None:
         deal.lose(LossReason.PRICE, None, "", BY_SALES, NOW)
     deal.collect_events()
 
-    refused = [
+    refused: list[Callable[[], object]] = [
         lambda: deal.move_to_stage("proposal", "", BY_SALES, NOW),
         lambda: deal.revise_amount(usd(5), "", BY_SALES, NOW),
         lambda: deal.attach_partner("globex", PartnerRole.SERVICES, BY_SALES, NOW),
