@@ -45,7 +45,6 @@ from commands.models import (
     RequestRegistrationInfo,
     ResubmitRegistration,
     SetAttribution,
-    SubmitRegistration,
     SuspendPartner,
     WithdrawRegistration,
 )
@@ -181,13 +180,14 @@ class LedgerMachine(RuleBasedStateMachine):
     @rule(ask=draw.submissions())
     def submit(self, ask: Submission) -> None:
         self.tick()
-        command = self.drive.command(
-            SubmitRegistration,
-            partner(ask.partner),
-            partner_code=ask.partner,
-            customer=customer(ask.domain, ask.name, "DE"),
-            product_line=ask.product,
-            estimated_value=money(ask.value, draw.CURRENCY),
+        command = self.drive.submission(
+            ask.partner,
+            ask.domain,
+            name=ask.name,
+            product=ask.product,
+            amount=ask.value,
+            currency=draw.CURRENCY,
+            country="DE",
             expected_close=self.days_ahead(ask.close_in_days),
         )
         verdict = self.model.submission(ask, self.now)

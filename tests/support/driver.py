@@ -54,8 +54,34 @@ def in_memory_ledger(
     )
 
 
+def submission(
+    partner_code: str,
+    domain: str,
+    *,
+    command_id: str,
+    expected_close: date,
+    name: str | None = None,
+    product: str = "Analytics",
+    amount: str | int | Decimal = "1000",
+    currency: str = "USD",
+    country: str = "GB",
+    actor: Actor | None = None,
+) -> SubmitRegistration:
+    """`partner_code` registers `domain`, acting for itself unless `actor` is given."""
+    return SubmitRegistration(
+        command_id=command_id,
+        actor=as_command_actor(actor or partner(partner_code)),
+        partner_code=partner_code,
+        customer=customer(domain, name, country),
+        product_line=product,
+        estimated_value=money(amount, currency),
+        expected_close=expected_close,
+    )
+
+
 class Driver:
-    """Builds and executes commands against one ledger, each with a unique command id."""
+    """Builds and executes commands against one ledger, each with a unique command id:
+    `prefix-1`, `prefix-2`, ... (two drivers writing to one store need two prefixes)."""
 
     def __init__(self, ledger: DealLedger, prefix: str = "cmd") -> None:
         self.ledger = ledger
@@ -116,28 +142,13 @@ class Driver:
             self.run(OnboardPartner, MANAGER, partner_code=code, name=code.title(), **fields)
 
     def submission(
-        self,
-        partner_code: str,
-        domain: str = "umbrella.example",
-        *,
-        name: str | None = None,
-        product: str = "Analytics",
-        amount: str | int | Decimal = "1000",
-        currency: str = "USD",
-        expected_close: date | None = None,
-        country: str = "GB",
-        actor: Actor | None = None,
+        self, partner_code: str, domain: str = "umbrella.example", **fields: Any
     ) -> SubmitRegistration:
-        """`partner_code` registers `domain`, acting for itself unless `actor` is given."""
-        return self.command(
-            SubmitRegistration,
-            actor or partner(partner_code),
-            partner_code=partner_code,
-            customer=customer(domain, name, country),
-            product_line=product,
-            estimated_value=money(amount, currency),
-            expected_close=expected_close or self.close_date(),
-        )
+        """`partner_code` registers `domain` (see `submission` for the fields), under a
+        fresh command id and by default expected to close 180 days from now."""
+        fields["command_id"] = fields.get("command_id") or self.next_id()
+        fields["expected_close"] = fields.get("expected_close") or self.close_date()
+        return submission(partner_code, domain, **fields)
 
     def submit(self, partner_code: str, domain: str = "umbrella.example", **kw: Any) -> Outcome:
         return self.ledger.execute(self.submission(partner_code, domain, **kw))
