@@ -19,7 +19,9 @@ import pytest
 from infra.audit.bundle_check import chain_hash, shown_fields
 from infra.cli import main
 from infra.settings import Settings
-from tests.unit.audit_story import MANAGER, AuditStory, write_story
+from tests.support.actors import MANAGER, SALES, SYSTEM, partner
+from tests.support.driver import Driver
+from tests.unit.audit_story import AuditStory, write_story
 
 Line = dict[str, Any]
 
@@ -268,9 +270,7 @@ def test_a_store_hashed_the_old_way_still_verifies_and_new_events_seal_their_pos
     assert _check(old_bundle, old_bundle, tmp_path).returncode == 0
 
     ledger = build_ledger(Settings(sqlite_path=store))
-    ledger.execute(
-        SuspendPartner(command_id="sus", actor=MANAGER, partner_code="contoso", reason="audit")
-    )
+    Driver(ledger, "later").run(SuspendPartner, MANAGER, partner_code="contoso", reason="audit")
     ledger.close()
     assert main(["verify", "--all"]) == 0
     capsys.readouterr()
@@ -290,9 +290,9 @@ def test_a_store_hashed_the_old_way_still_verifies_and_new_events_seal_their_pos
 
 
 def test_the_checker_shows_actors_as_the_ledger_names_them() -> None:
-    from domain.values import Actor, Cause, Role
+    from domain.values import Cause
 
-    for actor in (Actor.user("sam", Role.SALES), Actor.partner("acme"), Actor.system("sweeper")):
+    for actor in (SALES, partner("acme"), SYSTEM):
         state = json.dumps(
             {
                 "timestamp": {"_type_": "datetime_iso", "_data_": "2026-01-05T09:00:00+00:00"},
