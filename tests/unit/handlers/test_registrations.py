@@ -109,7 +109,9 @@ def test_a_submission_on_a_contested_key_or_near_a_live_one_goes_to_review(
     assert (outcome.result["status"], outcome.result["review_reasons"]) == ("in_review", [reason])
 
 
-@pytest.mark.parametrize(("amount", "currency"), [("250000.01", "USD"), ("10", "GBP")])
+@pytest.mark.parametrize(
+    ("amount", "currency"), [("250000.01", "USD"), ("200000.01", "GBP"), ("10", "CHF")]
+)
 def test_a_value_above_the_limit_or_without_one_goes_to_review(
     drive: Driver, amount: str, currency: str
 ) -> None:
