@@ -10,12 +10,13 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, JSONTranscoder
 
-from commands.handlers import HANDLERS
+from commands.handlers import HANDLERS, Handler
 from commands.models import Command, ExpireProtections
 from commands.outcome import Outcome
+from commands.retry import MAX_ATTEMPTS, retry_on_conflict
 from commands.sweeper import ProtectionSchedule
 from commands.transcodings import register_ledger_transcodings
-from commands.unit_of_work import MAX_ATTEMPTS, LedgerPolicy, UnitOfWork, back_off
+from commands.unit_of_work import LedgerPolicy, UnitOfWork
 from domain.clock import Clock, SystemClock
 from domain.command_record import CommandRecord
 from domain.deal import Deal
@@ -81,37 +82,40 @@ class DealLedger(Application[UUID]):
             raise NotFound(f"no handler for {type(command).__name__}")
         fingerprint = hashlib.sha256(command.fingerprint_body().encode()).hexdigest()
         cause = Cause(command.actor.to_domain(), command.command_id, command.correlation_id or "")
-        for attempt in range(MAX_ATTEMPTS):
+        try:
+            return retry_on_conflict(lambda: self._attempt(command, handler, fingerprint, cause))
+        except IntegrityError:
+            raise ConcurrentModification(
+                f"{command.type_name} {command.command_id} kept colliding with concurrent "
+                f"changes after {MAX_ATTEMPTS} attempts; retry it with the same command id",
+                command_id=command.command_id,
+            ) from None
+
+    def _attempt(
+        self, command: Command, handler: Handler, fingerprint: str, cause: Cause
+    ) -> Outcome:
+        """One try at `command` against fresh state. Raises IntegrityError when someone
+        else changed one of its aggregates (or handled this very command id) since
+        they were loaded."""
+        previous = self._previous_outcome(command, fingerprint)
+        if previous is not None:
+            return previous
+        uow = UnitOfWork(self, cause, self.clock.now())
+        try:
+            aggregate_id, result = handler(command, uow)
+        except DomainError:
+            # A concurrent copy of this command may have committed after the check
+            # above, so the refusal can be this command's own effect: replay it.
             previous = self._previous_outcome(command, fingerprint)
             if previous is not None:
                 return previous
-            uow = UnitOfWork(self, cause, self.clock.now())
-            try:
-                aggregate_id, result = handler(command, uow)
-            except DomainError:
-                # A concurrent copy of this command may have committed after the check
-                # above, so the refusal can be this command's own effect: replay it.
-                previous = self._previous_outcome(command, fingerprint)
-                if previous is not None:
-                    return previous
-                raise
-            record = CommandRecord.handled(
-                command.type_name, fingerprint, aggregate_id, result, cause, uow.now
-            )
-            try:
-                recordings = self.save(*uow.aggregates, record)
-            except IntegrityError:
-                # Someone else changed one of these aggregates (or handled this very
-                # command id) since we loaded them: back off and decide again.
-                back_off(attempt)
-                continue
-            position = max((r.notification.id for r in recordings), default=None)
-            return Outcome(command.command_id, command.type_name, aggregate_id, result, position)
-        raise ConcurrentModification(
-            f"{command.type_name} {command.command_id} kept colliding with concurrent "
-            f"changes after {MAX_ATTEMPTS} attempts; retry it with the same command id",
-            command_id=command.command_id,
+            raise
+        record = CommandRecord.handled(
+            command.type_name, fingerprint, aggregate_id, result, cause, uow.now
         )
+        recordings = self.save(*uow.aggregates, record)
+        position = max((r.notification.id for r in recordings), default=None)
+        return Outcome(command.command_id, command.type_name, aggregate_id, result, position)
 
     def _previous_outcome(self, command: Command, fingerprint: str) -> Outcome | None:
         try:

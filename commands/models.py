@@ -85,14 +85,24 @@ def _domain_checked(factory: Any, *args: Any) -> Any:
         raise ValueError(exc.message) from None
 
 
-def _contains_nul(value: Any) -> bool:
+def nul_at(value: Any, where: str = "") -> str | None:
+    """Where in a JSON-like `value` a NUL character is (``where.key[2]``), or None.
+
+    PostgreSQL text cannot hold NUL, so it is refused on every channel."""
     if isinstance(value, str):
-        return "\x00" in value
+        return where if "\x00" in value else None
     if isinstance(value, dict):
-        return any(_contains_nul(k) or _contains_nul(v) for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return any(_contains_nul(v) for v in value)
-    return False
+        for key, item in value.items():
+            for part in (key, item):
+                found = nul_at(part, f"{where}.{key}")
+                if found is not None:
+                    return found
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            found = nul_at(item, f"{where}[{index}]")
+            if found is not None:
+                return found
+    return None
 
 
 class ActorIn(BaseModel):
@@ -169,7 +179,7 @@ class Command(BaseModel):
     @classmethod
     def _no_nul_characters(cls, data: Any) -> Any:
         """NUL cannot be stored in PostgreSQL text; refuse it here, on every channel."""
-        if _contains_nul(data):
+        if nul_at(data) is not None:
             raise ValueError("text must not contain NUL (\\x00) characters")
         return data
 

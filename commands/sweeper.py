@@ -18,7 +18,8 @@ from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import get_topic
 
 from commands.handlers.protection import release_if_lapsed
-from commands.unit_of_work import MAX_ATTEMPTS, UnitOfWork, back_off
+from commands.retry import retry_on_conflict
+from commands.unit_of_work import UnitOfWork
 from domain.permissions import MANAGERS, actor_must_have_role
 from domain.protection import ChannelProtection
 from domain.values import Cause
@@ -80,18 +81,18 @@ class ProtectionSchedule:
         return expired
 
     def _expire_one(self, protection_id: UUID, cause: Cause) -> UUID | None:
-        for attempt in range(MAX_ATTEMPTS):
-            uow = UnitOfWork(self._ledger, cause, self._ledger.clock.now())
-            protection = uow.find(ChannelProtection, protection_id)
-            if protection is None or protection.holder is None:
-                return None
-            holder = protection.holder
-            if not release_if_lapsed(uow, protection):
-                return None
-            try:
-                self._ledger.save(*uow.aggregates)
-            except IntegrityError:
-                back_off(attempt)
-                continue
-            return holder
-        return None
+        try:
+            return retry_on_conflict(lambda: self._try_expire(protection_id, cause))
+        except IntegrityError:
+            return None  # kept losing races to other writers: the next sweep sees it again
+
+    def _try_expire(self, protection_id: UUID, cause: Cause) -> UUID | None:
+        uow = UnitOfWork(self._ledger, cause, self._ledger.clock.now())
+        protection = uow.find(ChannelProtection, protection_id)
+        if protection is None or protection.holder is None:
+            return None
+        holder = protection.holder
+        if not release_if_lapsed(uow, protection):
+            return None
+        self._ledger.save(*uow.aggregates)
+        return holder

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import random
-import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -12,6 +10,7 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
 
+from domain import programme
 from domain.base import LedgerAggregate
 from domain.errors import NotFound
 from domain.ids import customer_index_id, partner_id, protection_id
@@ -26,15 +25,6 @@ if TYPE_CHECKING:
 
 A = TypeVar("A", bound=LedgerAggregate)
 
-# How often a unit of work is retried after a concurrent writer won the save.
-MAX_ATTEMPTS = 12
-
-
-def back_off(attempt: int) -> None:
-    """Jittered exponential pause before retrying a save that lost a race."""
-    time.sleep(random.uniform(0, 0.002 * (2**attempt)))
-
-
 _KIND_NAMES = {
     "Partner": "partner",
     "Registration": "registration",
@@ -48,10 +38,10 @@ _KIND_NAMES = {
 class LedgerPolicy:
     """The configurable rules of the channel programme."""
 
-    protection_days: int = 90
-    max_extensions: int = 2
+    protection_days: int = programme.PROTECTION_DAYS
+    max_extensions: int = programme.MAX_EXTENSIONS
     auto_approve_limits: dict[str, Decimal] = field(
-        default_factory=lambda: {"USD": Decimal(250000), "EUR": Decimal(250000)}
+        default_factory=lambda: dict(programme.AUTO_APPROVE_LIMITS)
     )
 
 

@@ -25,14 +25,14 @@ from typing import Any
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.errors import KafkaError
 
-from commands.ledger import DealLedger
 from consumers.dead_letters import DeadLetters
 from domain.errors import DomainError
-from infra.gateway.dispatch import dispatch, route_for
-from infra.gateway.keys import parse_key
-from infra.gateway.principals import Authenticator, Principal, Unauthenticated
-from infra.gateway.problems import InvalidRequest, domain_problem, problem_body, validation_errors
+from infra.gateway.gateway import Gateway
+from infra.gateway.policy import policy_for
+from infra.gateway.principals import IDEMPOTENCY_KEY_MAX, Principal, Unauthenticated
+from infra.gateway.problems import InvalidRequest, Refusal, refusal
 from infra.kafka.admin import ensure_topics
+from infra.reconnect import run_until_stopped
 from infra.settings import Settings
 
 GROUP_ID = "dealledger-command-consumer"
@@ -64,8 +64,10 @@ def parse_envelope(value: bytes | None) -> Envelope:
     if unknown:
         raise MalformedCommand(f"unknown envelope fields: {', '.join(sorted(unknown))}")
     command_id = raw.get("command_id")
-    if not isinstance(command_id, str) or not 0 < len(command_id) <= 100:
-        raise MalformedCommand("command_id must be a string of 1 to 100 characters")
+    if not isinstance(command_id, str) or not 0 < len(command_id) <= IDEMPOTENCY_KEY_MAX:
+        raise MalformedCommand(
+            f"command_id must be a string of 1 to {IDEMPOTENCY_KEY_MAX} characters"
+        )
     kind = raw.get("type")
     if not isinstance(kind, str):
         raise MalformedCommand("type must be a string naming a command")
@@ -84,16 +86,14 @@ class CommandConsumer:
     def __init__(
         self,
         settings: Settings,
-        ledger: DealLedger,
-        authenticator: Authenticator,
+        gateway: Gateway,
         log: Any,
         *,
         trust_key_ids: bool = False,
         group_id: str = GROUP_ID,
     ) -> None:
         self.settings = settings
-        self.ledger = ledger
-        self.auth = authenticator
+        self.gateway = gateway
         self.log = log
         self.trust_key_ids = trust_key_ids
         self.group_id = group_id
@@ -113,67 +113,46 @@ class CommandConsumer:
 
     def _principal(self, envelope: Envelope) -> Principal:
         if envelope.api_key:
-            parsed = parse_key(envelope.api_key)
-            if parsed is None:
-                raise Unauthenticated(
-                    "the API key is malformed (expected dl_<id>_<secret>)", "malformed"
-                )
-            return self.auth.resolve(parsed.key_id, parsed.secret)
+            return self.gateway.authenticate(envelope.api_key)
         if envelope.key_id and self.trust_key_ids:
-            return self.auth.principal_for_key_id(envelope.key_id)
+            return self.gateway.principal_for_key_id(envelope.key_id)
         raise Unauthenticated(
             "an api_key is required (a bare key_id only on a trusted command topic)", "missing"
         )
 
     def decide(self, envelope: Envelope) -> dict[str, Any]:
         """The result message for one well-formed envelope."""
-        instance = f"/commands/{envelope.command_id}"
 
-        def rejected(
-            code: str, detail: str, status: int | None = None, **extra: Any
-        ) -> dict[str, Any]:
+        def rejected(refused: Refusal) -> dict[str, Any]:
             self.rejected += 1
             return {
                 "command_id": envelope.command_id,
                 "type": envelope.type,
                 "status": "rejected",
-                "problem": problem_body(code, detail, instance, status=status, **extra),
+                "problem": refused.body(f"/commands/{envelope.command_id}"),
             }
 
         try:
-            route = route_for(envelope.type)
-            principal = self._principal(envelope)
-            # The same gate as HTTP: role, partner scope (others' resources are 404),
+            policy_for(envelope.type)  # an unknown type is refused before the key is read
+            # The same gateway as HTTP: role, partner scope (others' resources are 404),
             # idempotency key scoped to the principal, actor from the key.
-            dispatched = dispatch(
-                self.ledger,
-                route,
-                principal,
-                dict(envelope.payload),
+            accepted = self.gateway.issue(
+                self._principal(envelope),
+                envelope.type,
+                envelope.payload,
                 idempotency_key=envelope.command_id,
                 correlation_id=envelope.correlation_id,
                 where="payload",
             )
-        except Unauthenticated as exc:
-            return rejected("unauthenticated", exc.message, 401)
-        except InvalidRequest as exc:
-            return rejected(
-                "invalid_input",
-                f"{envelope.type} is not valid",
-                422,
-                errors=validation_errors(exc.errors),
-            )
-        except DomainError as exc:
-            code, status = domain_problem(exc)
-            return rejected(code, exc.message, status, extensions=exc.details)
+        except (Unauthenticated, InvalidRequest, DomainError) as exc:
+            return rejected(refusal(exc))
         self.accepted += 1
-        accepted = dispatched.accepted
         return {
             "command_id": envelope.command_id,
             "type": envelope.type,
             "status": "accepted",
             "position": accepted.position,
-            "replayed": dispatched.replayed,
+            "replayed": accepted.replayed,
             "aggregate_id": accepted.aggregate_id,
             "result": accepted.result,
         }
@@ -241,24 +220,27 @@ class CommandConsumer:
 
     def run(self, stop: threading.Event) -> None:
         ensured = False
-        while not stop.is_set():
-            try:
-                if not ensured:
-                    ensure_topics(
-                        self.settings,
-                        self.log,
-                        [
-                            self.settings.commands_topic,
-                            self.settings.command_results_topic,
-                            self.settings.commands_dlq_topic,
-                        ],
-                    )
-                    ensured = True
-                self.poll_once()
-            except KafkaError as exc:
-                self.log.warning("kafka unavailable; reconnecting", error=repr(exc))
-                self.close()
-                stop.wait(1.0)
+
+        def step() -> None:
+            nonlocal ensured
+            if not ensured:
+                ensure_topics(
+                    self.settings,
+                    self.log,
+                    [
+                        self.settings.commands_topic,
+                        self.settings.command_results_topic,
+                        self.settings.commands_dlq_topic,
+                    ],
+                )
+                ensured = True
+            self.poll_once()
+
+        run_until_stopped(step, stop, retry_on=KafkaError, on_retry=self._on_kafka_error)
+        self.close()
+
+    def _on_kafka_error(self, exc: BaseException, attempt: int, delay: float) -> None:
+        self.log.warning("kafka unavailable; reconnecting", error=repr(exc))
         self.close()
 
     def close(self) -> None:

@@ -22,6 +22,7 @@ from typing import Any
 
 from commands.ledger import DealLedger
 from projections.contract.encoding import Encoder
+from projections.contract.models import contract
 from projections.engine import BatchEngine, Projection
 from projections.read_models import PROJECTIONS, create_tables
 from projections.store import ReadStore
@@ -128,14 +129,22 @@ class Follower:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._fed = threading.Condition()
-        self.position = 0
+        self.fed = 0
         self.failures = 0
 
     def wake(self) -> None:
         """Something was written: feed now rather than at the next poll."""
         self._wake.set()
 
+    def ensure_tables(self) -> None:
+        with self._store() as store:
+            ensure_feed_tables(store)
+
+    def position(self, store: ReadStore) -> int:
+        return fed_position(store, self.name)
+
     def start(self) -> None:
+        contract()  # built once, before the first event needs it
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name=f"feed-{self.name}", daemon=True)
             self._thread.start()
@@ -157,7 +166,7 @@ class Follower:
             count = feed(self._ledger(), store, name=self.name)
             position = fed_position(store, self.name)
         with self._fed:
-            self.position = position
+            self.fed = position
             self._fed.notify_all()
         return count
 
@@ -175,4 +184,4 @@ class Follower:
     def wait_for(self, position: int, timeout: float) -> bool:
         """Waits until `position` is fed (at most `timeout` seconds)."""
         with self._fed:
-            return self._fed.wait_for(lambda: self.position >= position, timeout)
+            return self._fed.wait_for(lambda: self.fed >= position, timeout)

@@ -28,6 +28,7 @@ from kafka.errors import KafkaError
 
 from consumers.dead_letters import DeadLetterRefused, DeadLetters, make_dlq_producer
 from infra.kafka.admin import ensure_topics
+from infra.reconnect import run_until_stopped
 from infra.settings import Settings
 from infra.store.ddl import serialised_ddl
 from infra.store.positions import ensure_position_tables, store_offset, stored_offsets
@@ -37,6 +38,9 @@ from projections.read_models import create_tables, projections_named
 from projections.store import ReadStore
 
 Connection = psycopg.Connection[tuple[object, ...]]
+# Faults of the infrastructure (or a dead-letter topic refusing records): the batch is
+# retried after a pause; anything else stops the projector.
+_OUTAGES = (KafkaError, psycopg.OperationalError, psycopg.InterfaceError)
 
 
 def infrastructure_fault(exc: BaseException, conn: Connection) -> bool:
@@ -189,30 +193,15 @@ class ProjectorHost:
             projections=[p.name for p in self.projections],
         )
         topics_ready = False
-        while not stop.is_set():
-            try:
-                if not topics_ready:
-                    ensure_topics(
-                        self.settings, self.log, [self.topic, self.settings.events_dlq_topic]
-                    )
-                    topics_ready = True
-                self.poll_once()
-            except DeadLetterRefused as exc:
-                # Not an outage: the batch is retried, its offsets unmoved, until it takes them.
-                self.log.error("dead-letter topic refuses records; retrying", error=str(exc))
-                self._close_consumer()
-                stop.wait(1.0)
-            except KafkaError as exc:
-                self.log.warning("kafka unavailable; reconnecting", error=repr(exc))
-                self._close_consumer()
-                stop.wait(1.0)
-            except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-                # The batch in hand was rolled back; a new consumer re-seeks to the
-                # offsets stored in PostgreSQL, so nothing is skipped.
-                self.log.warning("database unavailable; reconnecting", error=repr(exc))
-                self._close_consumer()
-                stop.wait(1.0)
-                self._reconnect_database()
+
+        def step() -> None:
+            nonlocal topics_ready
+            if not topics_ready:
+                ensure_topics(self.settings, self.log, [self.topic, self.settings.events_dlq_topic])
+                topics_ready = True
+            self.poll_once()
+
+        run_until_stopped(step, stop, retry_on=_OUTAGES, on_retry=self._on_outage)
         self.close()
         self.log.info(
             "projector stopped",
@@ -220,6 +209,21 @@ class ProjectorHost:
             skipped=self.skipped,
             dead_lettered=self.dead_lettered,
         )
+
+    def _on_outage(self, exc: BaseException, attempt: int, delay: float) -> None:
+        if isinstance(exc, DeadLetterRefused):
+            # Not an outage: the batch is retried, its offsets unmoved, until it takes them.
+            self.log.error("dead-letter topic refuses records; retrying", error=str(exc))
+            self._close_consumer()
+        elif isinstance(exc, KafkaError):
+            self.log.warning("kafka unavailable; reconnecting", error=repr(exc))
+            self._close_consumer()
+        else:
+            # The batch in hand was rolled back; a new consumer re-seeks to the
+            # offsets stored in PostgreSQL, so nothing is skipped.
+            self.log.warning("database unavailable; reconnecting", error=repr(exc))
+            self._close_consumer()
+            self._reconnect_database()
 
     def _reconnect_database(self) -> None:
         try:

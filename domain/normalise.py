@@ -7,28 +7,16 @@ registrable domain under a different subdomain.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
+
+from publicsuffixlist import PublicSuffixList
 
 from domain.errors import InvalidInput
 
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://")
-
-# Public suffixes with more than one label that customers commonly sit under.
-# A full Public Suffix List would be more exact; this covers the usual business
-# registries while keeping the domain layer free of data files and I/O.
-_MULTI_LABEL_SUFFIXES = frozenset(
-    {
-        "co.uk", "org.uk", "ac.uk", "gov.uk", "ltd.uk", "plc.uk", "me.uk",
-        "com.au", "net.au", "org.au", "edu.au", "gov.au",
-        "co.nz", "org.nz", "co.jp", "or.jp", "ne.jp", "ac.jp", "co.kr", "or.kr",
-        "com.br", "net.br", "org.br", "com.mx", "com.ar", "com.co", "com.tr",
-        "co.in", "net.in", "org.in", "firm.in", "gen.in", "ind.in",
-        "com.cn", "net.cn", "org.cn", "com.hk", "com.sg", "com.my", "com.tw",
-        "co.za", "org.za", "co.il", "com.pl", "com.es", "com.pt", "co.at", "or.at",
-    }
-)  # fmt: skip
 
 _LEGAL_SUFFIXES = frozenset(
     {
@@ -70,12 +58,20 @@ def normalise_domain(raw: str) -> str:
     return text
 
 
+@functools.cache
+def _public_suffixes() -> PublicSuffixList:
+    # The list ships inside the package and is read once, on first use (about 0.1 s,
+    # kept off start-up); nothing is fetched at run time. Its private section counts
+    # too: sites under github.io or herokuapp.com belong to different customers.
+    # A newer list arrives as a new package release, never by the package's updater.
+    return PublicSuffixList()
+
+
 def registrable_domain(domain: str) -> str:
-    """The part a company registers: `eu.shop.acme.co.uk` -> `acme.co.uk`."""
-    labels = domain.split(".")
-    if len(labels) >= 3 and ".".join(labels[-2:]) in _MULTI_LABEL_SUFFIXES:
-        return ".".join(labels[-3:])
-    return ".".join(labels[-2:])
+    """The part a company registers, by the Public Suffix List: `eu.shop.acme.co.uk`
+    -> `acme.co.uk`, `docs.foo.github.io` -> `foo.github.io`. A domain that is itself
+    a public suffix (`co.uk`) is its own registrable domain."""
+    return _public_suffixes().privatesuffix(domain) or domain
 
 
 def normalise_company_name(name: str) -> str:

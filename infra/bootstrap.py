@@ -2,7 +2,8 @@
 
 `Wiring(settings)` builds, on first use and once, what an entry point asks for: the
 ledger (the write side), the read-model and key databases, the API-key store and
-authenticator, the relay, the projector host, the command consumer and the HTTP app.
+authenticator, the command gateway, the relay, the projector host, the command
+consumer and the HTTP app.
 The API, the CLI, the consumers, the demo and the tests all get their parts here, so
 a part is configured in exactly one place. Nothing connects to a server at import,
 nor when `Wiring` is made: only when a part is first asked for.
@@ -30,8 +31,10 @@ if TYPE_CHECKING:
 
     from consumers.command_consumer import CommandConsumer
     from consumers.projector_host import ProjectorHost
+    from infra.gateway.gateway import CommandMetrics, Gateway
     from infra.gateway.key_store import KeyStore
     from infra.gateway.principals import Authenticator
+    from infra.http.read_models import ReadFeed
     from infra.kafka.relay import Relay
     from infra.store.databases import Database
 
@@ -220,6 +223,43 @@ class Wiring:
         authenticator: Authenticator = self._once("authenticator", build)
         return authenticator
 
+    def gateway(self, *, metrics: CommandMetrics | None = None) -> Gateway:
+        """The command gateway on this process's ledger and keys (cheap: one per edge,
+        each with its own metrics)."""
+        from infra.gateway.gateway import Gateway
+
+        return Gateway(self.ledger, self.authenticator(), metrics=metrics)
+
+    # -- the read side -----------------------------------------------------------------
+
+    def read_feed(self) -> ReadFeed:
+        """A feed of the read models from the ledger in a background thread (the
+        embedded and inline modes): the one place the API reaches the read-side
+        engine. On PostgreSQL it wakes on the event store's NOTIFY of every append;
+        on SQLite on the API's own writes and a short poll."""
+        from consumers.embedded_feed import Follower
+        from infra.logging import get_logger
+        from infra.store.notify import channel_of, follow_appends
+
+        log = get_logger("read-model-feed")
+        inline = self.settings.uses_postgres
+
+        def listen(stop: threading.Event, seconds: float) -> None:
+            channel = channel_of(self.ledger().recorder)
+            if channel is not None:
+                conninfo = self.settings.psycopg_conninfo()
+                follow_appends(conninfo, channel, follower.wake, stop, seconds, log)
+
+        follower = Follower(
+            self.ledger,
+            self.feed_database().reading,
+            log,
+            name="api-inline" if inline else "embedded",
+            poll_seconds=2.0 if inline else 0.25,
+            listen=listen if inline else None,
+        )
+        return follower
+
     # -- processes -------------------------------------------------------------------
 
     def relay(self, *, batch_size: int = 1000) -> Relay:
@@ -242,10 +282,10 @@ class Wiring:
         from consumers.command_consumer import CommandConsumer
         from infra.logging import get_logger
 
+        self.ledger()  # built now: a consumer with no database fails at start, not later
         return CommandConsumer(
             self.settings,
-            self.ledger(),
-            self.authenticator(),
+            self.gateway(),
             get_logger("command-consumer"),
             trust_key_ids=trust_key_ids,
         )

@@ -10,6 +10,8 @@ from urllib.parse import unquote, urlsplit
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from domain import programme
+
 DEFAULT_SQLITE_PATH = Path(".dealledger") / "ledger.sqlite"
 
 
@@ -47,14 +49,14 @@ class Settings(BaseSettings):
     )
     topic_partitions: int = Field(default=6, ge=1)
     topic_replication: int = Field(default=1, ge=1)
-    protection_days: int = Field(default=90, ge=1, description="channel protection period")
-    max_extensions: int = Field(default=2, ge=0, description="times a protection may be extended")
+    protection_days: int = Field(
+        default=programme.PROTECTION_DAYS, ge=1, description="channel protection period"
+    )
+    max_extensions: int = Field(
+        default=programme.MAX_EXTENSIONS, ge=0, description="times a protection may be extended"
+    )
     auto_approve_limits: dict[str, Decimal] = Field(
-        default_factory=lambda: {
-            "USD": Decimal("250000"),
-            "EUR": Decimal("250000"),
-            "GBP": Decimal("200000"),
-        },
+        default_factory=lambda: dict(programme.AUTO_APPROVE_LIMITS),
         description="largest estimated value auto-approved, per currency (JSON object); "
         "a currency not listed always goes to review",
     )

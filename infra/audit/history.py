@@ -17,9 +17,7 @@ from domain.errors import InvalidInput, NotFound
 from domain.ids import protection_id
 from infra.audit.store import AuditStore, StoredRow
 from projections.contract.catalogue import event_type_of
-from projections.contract.encoding import plain
-
-_ENVELOPE = {"originator_id", "originator_version", "timestamp", "originator_topic", "cause"}
+from projections.contract.encoding import event_data, plain
 
 
 @dataclass(frozen=True)
@@ -62,7 +60,7 @@ def _entry(store: AuditStore, row: StoredRow, event: Any) -> HistoryEntry:
         actor=str(event.cause.actor),
         command_id=event.cause.command_id,
         correlation_id=event.cause.correlation_id,
-        changes={k: plain(v) for k, v in vars(event).items() if k not in _ENVELOPE},
+        changes=event_data(event),
     )
 
 

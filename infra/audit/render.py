@@ -6,9 +6,10 @@ from __future__ import annotations
 import csv
 import json
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 from infra.audit.history import AsOf, HistoryEntry
+from infra.tables import print_table
 
 _HISTORY_COLUMNS = (
     "position",
@@ -22,24 +23,16 @@ _HISTORY_COLUMNS = (
     "correlation_id",
     "changes",
 )
-# The table: (heading, width); the last column runs to the end of the line.
 _HISTORY_TABLE = (
-    ("position", 8),
-    ("occurred_at (UTC)", 19),
-    ("stream", 27),
-    ("version", 7),
-    ("event_type", 51),
-    ("actor", 28),
-    ("command_id", 0),
+    "position",
+    "occurred_at (UTC)",
+    "stream",
+    "version",
+    "event_type",
+    "actor",
+    "command_id",
+    "changes",
 )
-
-
-def _table_line(cells: Sequence[str]) -> str:
-    parts = [
-        cell.rjust(width) if heading == "position" else cell.ljust(width)
-        for cell, (heading, width) in zip(cells, _HISTORY_TABLE, strict=True)
-    ]
-    return "  ".join(parts).rstrip()
 
 
 def print_history(entries: Iterable[HistoryEntry], fmt: str) -> None:
@@ -58,24 +51,25 @@ def print_history(entries: Iterable[HistoryEntry], fmt: str) -> None:
                 ]
             )
     else:
-        print(_table_line([heading for heading, _ in _HISTORY_TABLE]))
-        for entry in entries:
-            print(
-                _table_line(
-                    [
-                        str(entry.position),
-                        f"{entry.occurred_at:%Y-%m-%d %H:%M:%S}",
-                        f"{entry.aggregate_type}/{str(entry.aggregate_id)[:8]}",
-                        f"v{entry.version}",
-                        entry.event_type,
-                        entry.actor,
-                        entry.command_id,
-                    ]
-                )
-            )
-            changes = ", ".join(f"{k}={json.dumps(v)}" for k, v in entry.changes.items())
-            if changes:
-                print(f"{'':>10}{changes}")
+        rows = [
+            [
+                str(entry.position),
+                f"{entry.occurred_at:%Y-%m-%d %H:%M:%S}",
+                f"{entry.aggregate_type}/{str(entry.aggregate_id)[:8]}",
+                f"v{entry.version}",
+                entry.event_type,
+                entry.actor,
+                entry.command_id,
+                [f"{k}={json.dumps(v)}" for k, v in entry.changes.items()],
+            ]
+            for entry in entries
+        ]
+        print_table(
+            _HISTORY_TABLE,
+            rows,
+            right={"position"},
+            unbroken={"position", "occurred_at (UTC)", "stream", "version"},
+        )
 
 
 def print_state(state: AsOf, fmt: str) -> None:
@@ -104,6 +98,4 @@ def print_state(state: AsOf, fmt: str) -> None:
         writer.writerow(headings)
         writer.writerows(rows)
         return
-    widths = [max(len(row[i]) for row in [headings, *rows]) for i in range(3)]
-    for row in [headings, *rows]:
-        print("  ".join([*(c.ljust(w) for c, w in zip(row, widths, strict=False)), row[3]]))
+    print_table(headings, rows)

@@ -1,10 +1,13 @@
-"""Who may see and do what, decided before the ledger is asked.
+"""Who may see and do what, decided before the ledger is asked: one implementation
+for commands (the gateway) and queries (the HTTP query routes) alike.
 
-- Role gates: each route names the roles that may call it; any other role gets 403
-  whatever the resource, so a 403 reveals nothing about what exists.
+- Role gates: each command and query names the roles that may issue it (role sets
+  from `domain.permissions`); any other role gets 403 whatever the resource, so a
+  403 reveals nothing about what exists.
 - Partner scope: a partner sees only its own registrations, itself, and deals it is
   attached to. Anything else answers exactly like a resource that does not exist
-  (404 with the same body), so partners cannot probe for others' data.
+  (404 with the same body), so partners cannot probe for others' data; lists show
+  a partner only the rows it is on (`listed_partners`).
 
 The ledger enforces the same rules again (domain.permissions); these checks exist
 so that the edge never leaks existence and never writes on a partner's behalf for
@@ -18,32 +21,29 @@ from uuid import UUID
 
 from commands.ledger import DealLedger
 from domain.deal import Deal
-from domain.errors import Forbidden, NotFound
+from domain.errors import NotFound
 from domain.partner import Partner
+from domain.permissions import refused
 from domain.registration import Registration
 from domain.values import Role
 from infra.gateway.principals import Principal
-
-PARTNERS = frozenset({Role.PARTNER})
-MANAGERS = frozenset({Role.CHANNEL_MANAGER, Role.ADMIN})
-SELLERS = frozenset({Role.SALES, Role.CHANNEL_MANAGER, Role.ADMIN})
-INTERNAL = frozenset({Role.CHANNEL_MANAGER, Role.SALES, Role.AUDITOR, Role.ADMIN})
-EVERYONE = INTERNAL | PARTNERS
 
 
 def require_role(principal: Principal, roles: Iterable[Role], doing: str) -> None:
     allowed = frozenset(roles)
     if principal.role not in allowed:
-        raise Forbidden(
-            f"{principal.actor} may not {doing}; it needs one of: "
-            + ", ".join(sorted(r.value for r in allowed)),
-            role=principal.role.value,
-        )
+        raise refused(principal.actor, allowed, doing, role=principal.role.value)
 
 
 def unknown(kind: str, identifier: object) -> NotFound:
     """The one answer for 'does not exist' and 'not yours to see'."""
     return NotFound(f"no {kind} {identifier}", **{f"{kind}_id": str(identifier)})
+
+
+def listed_partners(principal: Principal, requested: str | None) -> frozenset[str]:
+    """The partners each row of a list must be on: a partner's own code (it lists only
+    its own rows), and the partner the caller filters by, if any."""
+    return frozenset(p for p in (principal.partner_code, requested) if p is not None)
 
 
 def registration_for(

@@ -7,9 +7,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from domain.permissions import INTERNAL
 from domain.values import Actor, ActorKind, Role
 from infra.gateway.keys import NewKey, generate_key, key_from_text
 from infra.store.databases import Database, PostgresDatabase
+from infra.store.ddl import serialised_ddl
 
 TABLE = "api_keys"
 DDL = f"""CREATE TABLE IF NOT EXISTS {TABLE} (
@@ -24,7 +26,6 @@ DDL = f"""CREATE TABLE IF NOT EXISTS {TABLE} (
     revoked_at TEXT
 )"""
 _COLUMNS = "key_id, salt, secret_hash, actor_kind, actor_id, role, label, created_at, revoked_at"
-INTERNAL_ROLES = (Role.CHANNEL_MANAGER, Role.SALES, Role.AUDITOR, Role.ADMIN)
 
 
 @dataclass(frozen=True)
@@ -54,8 +55,9 @@ def actor_from_spec(spec: str) -> Actor:
         role = Role(kind)
     except ValueError:
         raise ValueError(f"{spec!r}: unknown role {kind!r}") from None
-    if role not in INTERNAL_ROLES:
-        raise ValueError(f"{spec!r}: users take one of {[r.value for r in INTERNAL_ROLES]}")
+    if role not in INTERNAL:
+        named = [r.value for r in Role if r in INTERNAL]  # in the enum's order
+        raise ValueError(f"{spec!r}: users take one of {named}")
     return Actor.user(name, role)
 
 
@@ -91,8 +93,6 @@ class KeyStore:
         if self._table_ready:
             return
         if isinstance(self.db, PostgresDatabase):
-            from infra.store.ddl import serialised_ddl
-
             with self.db.connection() as conn, serialised_ddl(conn), conn.transaction():
                 conn.execute(DDL)
         else:

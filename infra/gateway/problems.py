@@ -1,24 +1,30 @@
-"""RFC 9457 problem details: every error the API gives, with a stable `code`.
+"""RFC 9457 problem details: every refusal an edge gives, with a stable `code`.
 
-Domain refusals map by class onto HTTP statuses here, at the edge; nothing parses
-message text. Bodies are ``application/problem+json`` with ``type``, ``title``,
-``status``, ``detail``, ``code`` and ``instance``; validation problems list each
-error, and domain errors carry their details as extension members.
+One catalogue for every transport: the HTTP API answers with these bodies, and the
+Kafka command topic's results carry the same ones. A refusal maps onto its code and
+status by what it is (a domain error's class code, a bad key, invalid values);
+nothing parses message text. Bodies hold ``type``, ``title``, ``status``,
+``detail``, ``code`` and ``instance``; validation problems list each error, and
+domain errors carry their details as extension members. HTTP specifics (headers,
+responses) live in `infra.http`.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+import psycopg
+from eventsourcing.persistence import InterfaceError, OperationalError
+from psycopg_pool import PoolTimeout, TooManyRequests
 from pydantic import BaseModel, ConfigDict, Field
 
-from domain import errors as domain
+from domain.errors import DomainError
+from infra.gateway.principals import Unauthenticated
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
-RETRY_AFTER_SECONDS = 2
 
 
 @dataclass(frozen=True)
@@ -131,19 +137,6 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
     )
 }
 
-DOMAIN_CODES: dict[type[domain.DomainError], str] = {
-    domain.InvalidInput: "invalid_input",
-    domain.NotFound: "not_found",
-    domain.IllegalTransition: "illegal_transition",
-    domain.ChannelConflict: "channel_conflict",
-    domain.PartnerNotInGoodStanding: "partner_suspended",
-    domain.ProtectedPartnerRequired: "protected_partner",
-    domain.InvalidAttribution: "invalid_attribution",
-    domain.Forbidden: "forbidden",
-    domain.IdempotencyKeyReused: "idempotency_key_reused",
-    domain.ConcurrentModification: "concurrent_modification",
-}
-
 _RESERVED = {"type", "title", "status", "detail", "instance", "code", "errors"}
 
 
@@ -219,17 +212,15 @@ def _json_safe(value: Any) -> Any:
     return str(value)
 
 
-def domain_problem(error: domain.DomainError) -> tuple[str, int]:
-    """The code and status of a domain refusal, by its class."""
-    for cls in type(error).__mro__:
-        code = DOMAIN_CODES.get(cls)
-        if code is not None:
-            return code, PROBLEM_TYPES[code].status
-    return error.code, 400
+def domain_problem(error: DomainError) -> tuple[str, int]:
+    """The code and status of a domain refusal: its class's code (a subclass keeps
+    its parent's unless it names its own); a code outside the catalogue is a 400."""
+    kind = PROBLEM_TYPES.get(error.code)
+    return error.code, kind.status if kind else 400
 
 
 def validation_errors(raw: Sequence[Any], prefix: Sequence[str | int] = ()) -> list[dict[str, Any]]:
-    """Pydantic/FastAPI errors reduced to loc, message and type (no echoed input)."""
+    """Pydantic-style errors reduced to loc, message and type (no echoed input)."""
     out = []
     for error in raw:
         loc = [*prefix, *(p if isinstance(p, int) else str(p) for p in error.get("loc", ()))]
@@ -239,19 +230,54 @@ def validation_errors(raw: Sequence[Any], prefix: Sequence[str | int] = ()) -> l
     return out
 
 
-def is_malformed(errors: Sequence[Mapping[str, Any]]) -> bool:
-    """400 rather than 422: the body is not JSON, or a header is malformed."""
-    return any(e["type"] == "json_invalid" for e in errors) or (
-        bool(errors) and all(e["loc"][:1] == ["header"] for e in errors)
+@dataclass(frozen=True)
+class Refusal:
+    """A refusal as every transport reports it: code, status, detail and members."""
+
+    code: str
+    status: int
+    detail: str
+    errors: list[dict[str, Any]] | None = None  # reduced by `validation_errors`
+    extensions: Mapping[str, Any] = field(default_factory=dict)
+
+    def body(self, instance: str) -> dict[str, Any]:
+        return problem_body(
+            self.code,
+            self.detail,
+            instance,
+            status=self.status,
+            errors=self.errors,
+            extensions=self.extensions,
+        )
+
+
+# What the gateway raises when it refuses; `refusal` maps each onto its problem.
+Refused = DomainError | InvalidRequest | Unauthenticated
+
+
+def invalid_values(errors: list[dict[str, Any]]) -> Refusal:
+    """422 `invalid_input` listing `errors` (already reduced by `validation_errors`)."""
+    count = len(errors)
+    return Refusal(
+        "invalid_input",
+        PROBLEM_TYPES["invalid_input"].status,
+        f"{count} invalid value{'s' if count != 1 else ''}: "
+        + "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['message']}" for e in errors[:5]),
+        errors=errors,
     )
+
+
+def refusal(error: Refused) -> Refusal:
+    if isinstance(error, InvalidRequest):
+        return invalid_values(validation_errors(error.errors))
+    if isinstance(error, Unauthenticated):
+        return Refusal(error.code, PROBLEM_TYPES[error.code].status, error.message)
+    code, status = domain_problem(error)
+    return Refusal(code, status, error.message, extensions=error.details)
 
 
 def is_database_unavailable(exc: BaseException) -> bool:
     """Connection-level failures of PostgreSQL or SQLite (503), not SQL mistakes (500)."""
-    import psycopg
-    from eventsourcing.persistence import InterfaceError, OperationalError
-    from psycopg_pool import PoolTimeout, TooManyRequests
-
     if isinstance(exc, psycopg.OperationalError | PoolTimeout | TooManyRequests):
         return True
     if isinstance(exc, OperationalError | InterfaceError):

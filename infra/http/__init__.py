@@ -1,11 +1,14 @@
 """Deal Ledger's HTTP API (FastAPI): `create_app(settings, ledger=None, clock=None)`.
 
-`infra.gateway.principals` (API keys -> principals) is importable on its own, without the web
-framework, by other edges such as the Kafka command consumer."""
+It is one edge of the command gateway (`infra.gateway`): principals, roles, partner
+scoping, commands and problems are decided there, without the web framework, for
+the Kafka command consumer too; this package maps routes and HTTP onto them."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+
+from infra.bootstrap import Wiring
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -22,6 +25,4 @@ def create_app(
 ) -> FastAPI:
     """The API for `settings`, wired by the composition root (`infra.bootstrap`); with
     `ledger` given it is used (and not closed)."""
-    from infra.bootstrap import Wiring
-
     return Wiring(settings, clock=clock, ledger=ledger).http_app()

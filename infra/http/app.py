@@ -27,12 +27,12 @@ from infra.bootstrap import Wiring
 from infra.gateway.principals import Unauthenticated
 from infra.gateway.problems import (
     PROBLEM_MEDIA_TYPE,
-    RETRY_AFTER_SECONDS,
     InvalidRequest,
-    domain_problem,
+    Refusal,
+    invalid_values,
     is_database_unavailable,
-    is_malformed,
     problem_body,
+    refusal,
     validation_errors,
 )
 from infra.http.command_routes import add_command_routes
@@ -48,6 +48,7 @@ log = get_logger("api")
 DESCRIPTION = """Deal Ledger's HTTP API: commands as resource actions, queries with
 freshness, RFC 9457 problems. Authenticate every /v1 request with an API key
 (`Authorization: Bearer dl_<id>_<secret>` or `X-API-Key`); see docs/http-api.md."""
+RETRY_AFTER_SECONDS = 2  # when the database is unreachable
 
 
 def problem(
@@ -65,6 +66,28 @@ def problem(
     )
     return JSONResponse(
         body, status_code=body["status"], headers=headers, media_type=PROBLEM_MEDIA_TYPE
+    )
+
+
+def refused(
+    request: Request, answer: Refusal, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    """A gateway refusal as a problem response."""
+    return problem(
+        request,
+        answer.code,
+        answer.detail,
+        status=answer.status,
+        headers=headers,
+        errors=answer.errors,
+        extensions=dict(answer.extensions),
+    )
+
+
+def is_malformed(errors: list[dict[str, Any]]) -> bool:
+    """400 rather than 422: the body is not JSON, or a header is malformed."""
+    return any(e["type"] == "json_invalid" for e in errors) or (
+        bool(errors) and all(e["loc"][:1] == ["header"] for e in errors)
     )
 
 
@@ -87,7 +110,7 @@ def _install_middleware(app: FastAPI, ctx: ApiContext) -> None:
         try:
             if request.url.path == "/v1" or request.url.path.startswith("/v1/"):
                 request.state.principal = await run_in_threadpool(
-                    ctx.auth.authenticate, _presented_key(request)
+                    ctx.gateway.authenticate, _presented_key(request)
                 )
             response = await call_next(request)
         except Unauthenticated as exc:
@@ -95,9 +118,7 @@ def _install_middleware(app: FastAPI, ctx: ApiContext) -> None:
             challenge = 'Bearer realm="dealledger"'
             if exc.reason != "missing":
                 challenge += ', error="invalid_token"'
-            response = problem(
-                request, "unauthenticated", exc.message, headers={"WWW-Authenticate": challenge}
-            )
+            response = refused(request, refusal(exc), headers={"WWW-Authenticate": challenge})
         except Exception as exc:
             response = _unexpected(request, exc, correlation)
         response.headers.setdefault("X-Correlation-Id", correlation[:200])
@@ -152,11 +173,9 @@ def allowed_methods(request: Request) -> list[str]:
 def _install_handlers(app: FastAPI) -> None:
     async def on_domain_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, DomainError)
-        code, status = domain_problem(exc)
-        headers = {"Retry-After": "1"} if code == "concurrent_modification" else None
-        return problem(
-            request, code, exc.message, status=status, headers=headers, extensions=exc.details
-        )
+        answer = refusal(exc)
+        headers = {"Retry-After": "1"} if answer.code == "concurrent_modification" else None
+        return refused(request, answer, headers)
 
     async def on_validation_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError | InvalidRequest)
@@ -164,14 +183,7 @@ def _install_handlers(app: FastAPI) -> None:
         if is_malformed(errors):
             return problem(request, "malformed_request", "the request could not be read",
                            errors=errors)  # fmt: skip
-        count = len(errors)
-        return problem(
-            request,
-            "invalid_input",
-            f"{count} invalid value{'s' if count != 1 else ''}: "
-            + "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['message']}" for e in errors[:5]),
-            errors=errors,
-        )
+        return refused(request, invalid_values(errors))
 
     async def on_http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)

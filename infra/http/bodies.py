@@ -17,21 +17,7 @@ from pydantic import BaseModel, ConfigDict, create_model, model_validator
 from pydantic.fields import FieldInfo
 
 from commands.models import Command
-
-FROM_ELSEWHERE = ("command_id", "actor", "correlation_id")
-
-
-def without_nul(value: Any, where: str = "body") -> None:
-    """Raises ValueError naming where a NUL character is (PostgreSQL text holds none)."""
-    if isinstance(value, str) and "\x00" in value:
-        raise ValueError(f"{where} contains a NUL character")
-    if isinstance(value, dict):
-        for key, item in value.items():
-            without_nul(key, f"{where}.{key}")
-            without_nul(item, f"{where}.{key}")
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            without_nul(item, f"{where}[{index}]")
+from infra.gateway.payloads import FROM_ELSEWHERE, without_nul
 
 
 class RequestBody(BaseModel):

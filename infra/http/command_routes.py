@@ -20,7 +20,6 @@ from fastapi.openapi.models import Example
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from infra.gateway.dispatch import dispatch
 from infra.gateway.principals import IDEMPOTENCY_KEY_MAX, Principal
 from infra.http.bodies import body_model, path_field
 from infra.http.command_table import COMMAND_ROUTES, CommandRoute
@@ -41,25 +40,23 @@ def handle_command(
     correlation_id: str | None,
 ) -> JSONResponse:
     fields: dict[str, Any] = {**(body.model_dump() if body is not None else {}), **path}
-    done = dispatch(
-        ctx.ledger(),
-        route,
+    accepted = ctx.gateway.issue(
         principal,
+        route.command.type_name,
         fields,
         idempotency_key=idempotency_key,
         correlation_id=correlation_id,
-        metrics=ctx.metrics,
     )
-    accepted = done.accepted
     headers = {"X-Ledger-Position": str(accepted.position), "Idempotency-Key": accepted.command_id}
-    if done.replayed:
+    if accepted.replayed:
         headers["Idempotent-Replayed"] = "true"
     if route.location is not None:
         headers["Location"] = route.location.format(
-            aggregate_id=accepted.aggregate_id, **{k: str(v) for k, v in done.fields.items()}
+            aggregate_id=accepted.aggregate_id, **{k: str(v) for k, v in accepted.fields.items()}
         )
+    answer = CommandAccepted.model_validate(accepted, from_attributes=True)
     return JSONResponse(
-        accepted.model_dump(mode="json"),
+        answer.model_dump(mode="json"),
         status_code=201 if route.created else 200,
         headers=headers,
     )
@@ -88,7 +85,9 @@ CorrelationId = Annotated[
 
 
 def _endpoint(route: CommandRoute) -> Callable[..., JSONResponse]:
-    body_type = body_model(route.command, path_fields=route.path_fields, optional=route.optional)
+    body_type = body_model(
+        route.command, path_fields=route.path_fields, optional=route.policy.self_filled
+    )
 
     def endpoint(request: Request, **params: Any) -> JSONResponse:
         body = params.pop("body", None)
@@ -145,17 +144,18 @@ def _endpoint(route: CommandRoute) -> Callable[..., JSONResponse]:
 
 def add_command_routes(app: FastAPI) -> None:
     for route in COMMAND_ROUTES:
-        roles = ", ".join(sorted(r.value for r in route.roles))
+        policy = route.policy
+        roles = ", ".join(sorted(r.value for r in policy.roles))
         app.add_api_route(
             route.path,
             _endpoint(route),
             methods=[route.method],
             status_code=201 if route.created else 200,
             response_model=CommandAccepted,
-            summary=route.summary[0].upper() + route.summary[1:],
+            summary=policy.doing[0].upper() + policy.doing[1:],
             description=(
                 f"Issues `{route.command.__name__}`. Roles: {roles}."
-                + (" Partners only for their own resources." if route.scope != "none" else "")
+                + (" Partners only for their own resources." if policy.scope != "none" else "")
             ),
             operation_id=route.command.__name__,
             tags=["commands"],

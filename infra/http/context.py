@@ -1,4 +1,5 @@
-"""Everything one API process holds: settings, clock, ledger, read models, keys, metrics.
+"""Everything one API process holds: settings, clock, ledger, gateway, read models,
+keys, metrics.
 
 Its parts come from the composition root (`infra.bootstrap.Wiring`). The ledger is
 built on first use, so the process starts (and /healthz answers) even while the
@@ -11,6 +12,7 @@ from datetime import datetime
 
 from commands.ledger import DealLedger
 from infra.bootstrap import Wiring
+from infra.http.gauges import read_gauges
 from infra.http.metrics import Metrics
 from infra.http.read_models import Mode, ReadModels
 
@@ -20,7 +22,7 @@ class ApiContext:
         self.wiring = wiring
         self.settings = wiring.settings
         self.clock = wiring.clock
-        self.metrics = Metrics()
+        self.metrics = Metrics(gauges=lambda: read_gauges(self))
         mode: Mode
         if self.settings.uses_postgres:
             mode = "kafka" if self.settings.bootstrap_servers else "inline"
@@ -33,9 +35,10 @@ class ApiContext:
             self.ledger,
             mode,
             self.settings,
-            feed_db=wiring.feed_database() if mode != "kafka" else None,
+            feed=wiring.read_feed if mode != "kafka" else None,
         )
         self.auth = wiring.authenticator()
+        self.gateway = wiring.gateway(metrics=self.metrics)
 
     def ledger(self) -> DealLedger:
         """The write side, built on first use (and retried after a failed build)."""

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import socket
-import time
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel
 
 from domain.errors import NotFound
 from infra.gateway.problems import PROBLEM_TYPES, problem_type_uri
 from infra.http.context import ApiContext
-from infra.http.metrics import CONTENT_TYPE, Gauge
+from infra.http.metrics import CONTENT_TYPE
 from infra.http.route_docs import problem_responses
 from infra.logging import get_logger
 
@@ -99,75 +98,14 @@ def readyz(request: Request) -> JSONResponse:
     return JSONResponse(body.model_dump(), status_code=200 if ready else 503, headers=headers)
 
 
-def _gauges(ctx: ApiContext) -> list[Gauge]:
-    gauges: list[Gauge] = [Gauge("dealledger_up", "The API process is up.", [((), 1)])]
-    try:
-        head = ctx.ledger().recorder.max_notification_id() or 0
-        positions = ctx.read_models.positions()
-    except Exception as exc:
-        log.warning("metrics: positions unavailable", error=repr(exc))
-        return gauges
-    gauges.append(Gauge("dealledger_ledger_head_position", "Highest stored ledger position.",
-                        [((), head)]))  # fmt: skip
-    gauges.append(
-        Gauge(
-            "dealledger_read_model_position",
-            "Highest ledger position applied to each read model.",
-            [((("projection", p),), v) for p, v in sorted(positions.items())],
-        )
-    )
-    gauges.append(
-        Gauge(
-            "dealledger_projector_lag_positions",
-            "Ledger positions not yet applied to each read model (head - applied).",
-            [((("projection", p),), max(0, head - v)) for p, v in sorted(positions.items())],
-        )
-    )
-    published = _relay_position(ctx)
-    if published is not None:
-        gauges.append(Gauge("dealledger_relay_published_position",
-                            "Highest ledger position the relay published to Kafka.",
-                            [((), published)]))  # fmt: skip
-        gauges.append(Gauge("dealledger_relay_lag_positions",
-                            "Stored ledger positions not yet published to Kafka.",
-                            [((), max(0, head - published))]))  # fmt: skip
-    return gauges
-
-
-def _relay_position(ctx: ApiContext) -> int | None:
-    if not ctx.settings.uses_postgres:
-        return None
-    from infra.kafka.relay import RELAY_NAME
-
-    try:
-        with ctx.db.reading() as store:
-            if store.scalar("SELECT to_regclass('relay_positions') IS NOT NULL") is not True:
-                return None
-            value = store.scalar(
-                "SELECT position FROM relay_positions WHERE relay_name = %s", (RELAY_NAME,)
-            )
-    except Exception as exc:
-        log.warning("metrics: relay position unavailable", error=repr(exc))
-        return None
-    return 0 if value is None else int(value)
-
-
 @router.get(
     "/metrics",
     response_class=PlainTextResponse,
-    summary="Prometheus metrics (text format 0.0.4)",
+    summary="Prometheus metrics (text exposition format)",
     responses={200: {"content": {CONTENT_TYPE.split(";")[0]: {"schema": {"type": "string"}}}}},
 )
-def metrics(request: Request) -> PlainTextResponse:
-    ctx = _ctx(request)
-    started = time.perf_counter()
-    text = ctx.metrics.render(_gauges(ctx))
-    text += (
-        "# HELP dealledger_metrics_scrape_seconds Time to collect these metrics.\n"
-        "# TYPE dealledger_metrics_scrape_seconds gauge\n"
-        f"dealledger_metrics_scrape_seconds {time.perf_counter() - started:.6f}\n"
-    )
-    return PlainTextResponse(text, media_type=CONTENT_TYPE)
+def metrics(request: Request) -> Response:
+    return Response(_ctx(request).metrics.render(), media_type=CONTENT_TYPE)
 
 
 @router.get(

@@ -17,8 +17,10 @@ from uuid import UUID
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
+from domain.permissions import EVERYONE, INTERNAL
 from domain.registration import RegistrationStatus
 from infra.audit import api as audit
+from infra.audit.store import AuditStore
 from infra.gateway import access
 from infra.gateway.principals import Principal
 from infra.http import responses, views
@@ -81,7 +83,7 @@ def get_registration(
     request: Request, response: Response, registration_id: UUID, min_position: MinPosition = None
 ) -> responses.RegistrationResponse:
     ctx, principal = _ctx(request), _principal(request)
-    access.require_role(principal, access.EVERYONE, "read registrations")
+    access.require_role(principal, EVERYONE, "read registrations")
     position = ctx.read_models.ledger_position(min_position)
     registration = access.registration_for(ctx.ledger(), principal, registration_id)
     return responses.RegistrationResponse(
@@ -105,7 +107,7 @@ def get_partner(
     min_position: MinPosition = None,
 ) -> responses.PartnerResponse:
     ctx, principal = _ctx(request), _principal(request)
-    access.require_role(principal, access.EVERYONE, "read partners")
+    access.require_role(principal, EVERYONE, "read partners")
     position = ctx.read_models.ledger_position(min_position)
     partner = access.partner_for(ctx.ledger(), principal, partner_code)
     return responses.PartnerResponse(
@@ -124,7 +126,7 @@ def get_deal(
     request: Request, response: Response, deal_id: UUID, min_position: MinPosition = None
 ) -> responses.DealResponse:
     ctx, principal = _ctx(request), _principal(request)
-    access.require_role(principal, access.EVERYONE, "read deals")
+    access.require_role(principal, EVERYONE, "read deals")
     position = ctx.read_models.ledger_position(min_position)
     deal = access.deal_for(ctx.ledger(), principal, deal_id)
     return responses.DealResponse(
@@ -154,7 +156,7 @@ def get_deal_history(
     min_position: MinPosition = None,
 ) -> responses.DealHistoryResponse:
     ctx, principal = _ctx(request), _principal(request)
-    access.require_role(principal, access.INTERNAL, "read deal history")
+    access.require_role(principal, INTERNAL, "read deal history")
     position = ctx.read_models.ledger_position(min_position)
     ledger = ctx.ledger()
     access.deal_for(ledger, principal, deal_id)
@@ -190,8 +192,6 @@ def get_deal_history(
 
 
 def _deal_version_position(ctx: ApiContext, deal_id: UUID, version: int) -> int:
-    from infra.audit.store import AuditStore
-
     for row in AuditStore(ctx.ledger()).stream(deal_id, after_version=version - 1):
         return row.position
     return 0
@@ -209,7 +209,7 @@ def verify_deal(
     request: Request, response: Response, deal_id: UUID, min_position: MinPosition = None
 ) -> responses.VerifyResponse:
     ctx, principal = _ctx(request), _principal(request)
-    access.require_role(principal, access.INTERNAL, "verify deals")
+    access.require_role(principal, INTERNAL, "verify deals")
     position = ctx.read_models.ledger_position(min_position)
     ledger = ctx.ledger()
     access.deal_for(ledger, principal, deal_id)
@@ -250,17 +250,16 @@ def get_registrations(
     min_position: MinPosition = None,
 ) -> responses.RegistrationList:
     ctx, principal = _ctx(request), _principal(request)
-    access.require_role(principal, access.EVERYONE, "list registrations")
-    others = principal.is_partner and partner not in (None, principal.partner_code)
-    owner = principal.partner_code if principal.is_partner else partner
+    access.require_role(principal, EVERYONE, "list registrations")
+    wanted = access.listed_partners(principal, partner)
 
     def read(store: ReadStore) -> Page:
-        if others:
-            return Page([], None)
+        if len(wanted) > 1:
+            return Page([], None)  # a registration has one partner
         return list_registrations(
             store,
             statuses=[s.value for s in status or ()],
-            partner=owner,
+            partner=next(iter(wanted), None),
             conflict_key=conflict_key,
             cursor=cursor,
             limit=limit,
@@ -293,21 +292,20 @@ def get_pipeline(
     min_position: MinPosition = None,
 ) -> responses.PipelineResponse:
     ctx, principal = _ctx(request), _principal(request)
-    access.require_role(principal, access.EVERYONE, "read the pipeline")
+    access.require_role(principal, EVERYONE, "read the pipeline")
     now = ctx.now()
+    wanted = access.listed_partners(principal, partner)
 
     def read(store: ReadStore) -> list[PipelineRow]:
         rows = pipeline_rows(
             store,
             now=now,
-            partner=principal.partner_code or partner,
+            partner=next(iter(wanted), None),  # narrowed further below
             stage=stage,
             region=region,
             currency=currency,
         )
-        if principal.is_partner and partner is not None:
-            rows = [r for r in rows if partner in (r.sourcing_partner, *r.influencing_partners)]
-        return rows
+        return [r for r in rows if wanted <= {r.sourcing_partner, *r.influencing_partners}]
 
     rows, position = ctx.read_models.query("pipeline", min_position, read)
     return responses.PipelineResponse(
@@ -333,8 +331,8 @@ def get_attribution(
     min_position: MinPosition = None,
 ) -> responses.AttributionResponse:
     ctx, principal = _ctx(request), _principal(request)
-    access.require_role(principal, access.EVERYONE, "read attribution")
-    wanted = {p for p in (principal.partner_code, partner) if p is not None}
+    access.require_role(principal, EVERYONE, "read attribution")
+    wanted = access.listed_partners(principal, partner)
 
     def read(store: ReadStore) -> list[PartnerAttribution]:
         rows = partner_attribution(store)
@@ -359,7 +357,7 @@ def get_review_queue(
     request: Request, response: Response, min_position: MinPosition = None
 ) -> responses.ReviewQueueResponse:
     ctx, principal = _ctx(request), _principal(request)
-    access.require_role(principal, access.INTERNAL, "read the review queue")
+    access.require_role(principal, INTERNAL, "read the review queue")
     now = ctx.now()
     sla = ctx.settings.approval_sla_hours
 

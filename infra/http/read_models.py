@@ -21,11 +21,10 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Literal, TypeVar
+from typing import Literal, Protocol, TypeVar
 
 from commands.ledger import DealLedger
 from domain.errors import InvalidInput
-from infra.logging import get_logger
 from infra.settings import Settings
 from infra.store.databases import Database, PostgresDatabase
 from projections.read_models import PROJECTION_NAMES, projection_position
@@ -35,8 +34,26 @@ T = TypeVar("T")
 Mode = Literal["embedded", "inline", "kafka"]
 LEDGER = "ledger"
 
-# The API's own feed position on PostgreSQL, apart from any embedded one.
-API_FEED_NAME = "api-inline"
+class ReadFeed(Protocol):
+    """What keeps read models fed in-process from the ledger (embedded and inline
+    modes). The composition root hands one in (`Wiring.read_feed`), so the API never
+    imports the consumers that implement it."""
+
+    def ensure_tables(self) -> None:
+        """The read-model tables and the fed-position table (idempotent)."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def wake(self) -> None:
+        """Something was written: feed now rather than at the next poll."""
+
+    def wait_for(self, position: int, timeout: float) -> bool:
+        """Waits until `position` is fed (at most `timeout` seconds)."""
+
+    def position(self, store: ReadStore) -> int:
+        """Every event up to this ledger position has been fed."""
 
 
 class ReadModelBehind(Exception):
@@ -60,62 +77,32 @@ class ReadModels:
         mode: Mode,
         settings: Settings,
         *,
-        feed_db: Database | None = None,
+        feed: Callable[[], ReadFeed] | None = None,
     ) -> None:
         self.db = db
         self._ledger = ledger
         self.mode = mode
         self.settings = settings
         self.wait_seconds = settings.api_read_wait_seconds
-        self._feed_db = feed_db or db
-        self._follower: Any = None
+        self._new_feed = feed
+        self._follower: ReadFeed | None = None
         self._started = False
         self._lock = threading.Lock()
 
     # -- keeping up (never from a query) -------------------------------------------
 
     def start(self) -> None:
-        """Creates missing tables and, without Kafka, starts feeding in the background.
-        Safe to call again; a failure (the database away) is retried on the next call."""
+        """Without Kafka, starts feeding in the background (tables first). Safe to call
+        again; a failure (the database away) is retried on the next call."""
         with self._lock:
             if self._started:
                 return
-            from consumers.embedded_feed import Follower, ensure_feed_tables
-            from projections.contract.models import contract
-
-            contract()  # built once, before the first event needs it
-            with self._feed_db.reading() as store:
-                ensure_feed_tables(store)
-            if self.mode != "kafka":
-                self._follower = Follower(
-                    self._ledger,
-                    self._feed_db.reading,
-                    get_logger("read-model-feed"),
-                    name=API_FEED_NAME if self.mode == "inline" else "embedded",
-                    poll_seconds=0.25 if self.mode == "embedded" else 2.0,
-                    listen=self._listen if self.mode == "inline" else None,
-                )
-                self._follower.start()
+            if self._new_feed is not None:
+                feed = self._new_feed()
+                feed.ensure_tables()
+                feed.start()
+                self._follower = feed
             self._started = True
-
-    def _listen(self, stop: threading.Event, seconds: float) -> None:
-        """Wakes the follower on the event store's NOTIFY of every append."""
-        import psycopg
-        from psycopg import sql
-
-        channel = getattr(self._ledger().recorder, "channel_name", None)
-        if channel is None:
-            return
-        while not stop.is_set():
-            try:
-                with psycopg.connect(self.settings.psycopg_conninfo(), autocommit=True) as conn:
-                    conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
-                    while not stop.is_set():
-                        for _ in conn.notifies(timeout=0.5, stop_after=1):
-                            self._follower.wake()
-            except Exception as exc:  # the database is away: the poll still feeds
-                get_logger("read-model-feed").debug("listen failed", error=repr(exc))
-                stop.wait(seconds)
 
     # -- reading ------------------------------------------------------------------
 
@@ -175,9 +162,7 @@ class ReadModels:
     def _position(self, store: ReadStore, projection: str) -> int:
         """Every event up to this ledger position has been applied to `projection`."""
         if self._follower is not None:
-            from consumers.embedded_feed import fed_position
-
-            return fed_position(store, self._follower.name)
+            return self._follower.position(store)
         if isinstance(self.db, PostgresDatabase) and store.exists("relay_marks"):
             from infra.kafka.relay import RELAY_NAME
             from infra.store.positions import applied_position
@@ -228,5 +213,3 @@ class ReadModels:
     def close(self) -> None:
         self.stop_feeding()
         self.db.close()
-        if self._feed_db is not self.db:
-            self._feed_db.close()

@@ -19,7 +19,6 @@ stored offsets (infra.store.positions.kafka_applied_through).
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 from dataclasses import dataclass
@@ -28,11 +27,12 @@ from typing import Any
 import psycopg
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
-from psycopg import sql
 
 from commands.ledger import DealLedger
 from infra.kafka.admin import ensure_topics
+from infra.reconnect import RETRY_DELAY_MAX_S, run_until_stopped
 from infra.settings import Settings
+from infra.store.notify import channel_of, listen, wait_for_notify
 from infra.store.positions import (
     ensure_position_tables,
     last_mark,
@@ -49,11 +49,10 @@ RELAY_NAME = "events"
 REQUEST_TIMEOUT_MS = 5_000
 DELIVERY_TIMEOUT_MS = 10_000
 FLUSH_TIMEOUT_S = DELIVERY_TIMEOUT_MS / 1000 + 2
-# Reconnect attempts back off to at most one second, and so do the relay's retries:
-# with the client's default ceiling (30 s) the relay noticed a returned broker up to
-# half a minute late.
-RECONNECT_BACKOFF_MAX_MS = 1_000
-RETRY_DELAY_MAX_S = 1.0
+# Reconnect attempts back off to at most one second, and so do the relay's retries
+# (infra/reconnect.py): with the client's default ceiling (30 s) the relay noticed a
+# returned broker up to half a minute late.
+RECONNECT_BACKOFF_MAX_MS = int(RETRY_DELAY_MAX_S * 1000)
 
 
 def make_producer(settings: Settings) -> KafkaProducer:
@@ -75,12 +74,6 @@ def make_producer(settings: Settings) -> KafkaProducer:
         max_block_ms=DELIVERY_TIMEOUT_MS,
         reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
     )
-
-
-def retry_delay(attempt: int) -> float:
-    """Capped exponential back-off with jitter, in seconds (attempt 1, 2, ...)."""
-    ceiling: float = min(RETRY_DELAY_MAX_S, 0.1 * 2.0 ** min(attempt, 8))
-    return ceiling * random.uniform(0.5, 1.0)
 
 
 @dataclass(frozen=True)
@@ -162,52 +155,43 @@ class Relay:
 
     def wait_for_events(self, stop: threading.Event, seconds: float) -> None:
         """Sleeps until the event store notifies an append, `stop` is set, or `seconds`."""
-        channel = getattr(self.ledger.recorder, "channel_name", None)
+        channel = channel_of(self.ledger.recorder)
         if channel is None:  # not PostgreSQL: poll
             stop.wait(seconds)
             return
         if not self._listening:
-            self.conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+            listen(self.conn, channel)
             self._listening = True
-        deadline = time.monotonic() + seconds
-        while not stop.is_set():
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return
-            # Short waits, so that `stop` is seen promptly.
-            for _ in self.conn.notifies(timeout=min(left, 0.5), stop_after=1):
-                return
+        wait_for_notify(self.conn, stop, seconds)
 
     def run(self, stop: threading.Event, *, idle_sleep: float = 5.0) -> None:
         """Publish until `stop` is set, retrying with capped backoff while Kafka is away."""
-        attempt = 0
         topics_ready = False
-        while not stop.is_set():
-            try:
-                if not topics_ready:
-                    ensure_topics(self.settings, self.log)
-                    topics_ready = True
-                published = self.publish_batch()
-                attempt = 0
-                if published == 0:
-                    self.wait_for_events(stop, idle_sleep)
-            except KafkaError as exc:
-                attempt += 1
-                delay = retry_delay(attempt)
-                self.log.warning(
-                    "kafka unavailable; retrying",
-                    attempt=attempt,
-                    retry_in_s=round(delay, 2),
-                    error=repr(exc),
-                    lag=self._lag_or_none(),
-                )
-                if not getattr(exc, "retriable", False):
-                    # A retriable error (connection lost, timed out) is one the producer
-                    # recovers from by itself, reconnecting within a second; only a
-                    # fatal one needs a new producer.
-                    self._drop_producer()
-                stop.wait(delay)
+
+        def step() -> None:
+            nonlocal topics_ready
+            if not topics_ready:
+                ensure_topics(self.settings, self.log)
+                topics_ready = True
+            if self.publish_batch() == 0:
+                self.wait_for_events(stop, idle_sleep)
+
+        run_until_stopped(step, stop, retry_on=KafkaError, on_retry=self._on_kafka_error)
         self.close()
+
+    def _on_kafka_error(self, exc: BaseException, attempt: int, delay: float) -> None:
+        self.log.warning(
+            "kafka unavailable; retrying",
+            attempt=attempt,
+            retry_in_s=round(delay, 2),
+            error=repr(exc),
+            lag=self._lag_or_none(),
+        )
+        if not getattr(exc, "retriable", False):
+            # A retriable error (connection lost, timed out) is one the producer
+            # recovers from by itself, reconnecting within a second; only a
+            # fatal one needs a new producer.
+            self._drop_producer()
 
     def _lag_or_none(self) -> int | None:
         try:

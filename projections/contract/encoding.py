@@ -63,6 +63,11 @@ def decimal_text(value: Decimal) -> str:
     return format(abs(value) if value.is_zero() else value, "f")
 
 
+def event_data(event: Any) -> dict[str, Any]:
+    """What the event itself says, JSON-safe: its attributes less the envelope ones."""
+    return {k: plain(v) for k, v in vars(event).items() if k not in ENVELOPE_FIELDS}
+
+
 def event_id(aggregate_id: UUID | str, version: int) -> str:
     """Stable across re-publishing: derived from the stream position, not the attempt.
 
@@ -118,7 +123,7 @@ def message_document(event: Any, position: int) -> dict[str, Any]:
         position,
         event.timestamp.isoformat(),
         event.cause.to_json(),
-        {k: plain(v) for k, v in vars(event).items() if k not in ENVELOPE_FIELDS},
+        event_data(event),
     )
 
 

@@ -20,7 +20,6 @@ from uuid import UUID
 import psycopg
 
 from commands.models import (
-    ActorIn,
     ConvertRegistration,
     CustomerIn,
     MoneyIn,
@@ -28,15 +27,16 @@ from commands.models import (
 )
 from domain.clock import ManualClock
 from domain.ids import protection_id
-from domain.values import Actor, Role
 from infra.audit.history import deal_as_of, deal_history
 from infra.audit.store import AuditStore
 from infra.bootstrap import build_ledger
 from tests.benchmarks.bench_commands import onboard
 from tests.benchmarks.bench_common import Bench, Figure, Scale, events_table, repeat, say
 from tests.benchmarks.bench_data import START, Ticker, extend_deal
+from tests.support import actors
+from tests.support.actors import as_command_actor
 
-SALES = ActorIn.of(Actor.user("sam", Role.SALES))
+SALES = as_command_actor(actors.SALES)
 
 
 def audit_replay(bench: Bench, scale: Scale) -> list[Figure]:
@@ -140,7 +140,7 @@ def _long_deal(ledger: Any, length: int, tick: Ticker) -> tuple[UUID, UUID, str]
     submitted = ledger.execute(
         SubmitRegistration(
             command_id=f"reg-{length}",
-            actor=ActorIn.of(Actor.partner("audit")),
+            actor=as_command_actor(actors.partner("audit")),
             partner_code="audit",
             customer=CustomerIn(
                 name=f"Long {length}", domain=f"long{length}.example", country="US"

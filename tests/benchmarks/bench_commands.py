@@ -26,7 +26,6 @@ import psycopg
 
 from commands.ledger import DealLedger
 from commands.models import (
-    ActorIn,
     ApproveRegistration,
     CustomerIn,
     MoneyIn,
@@ -36,7 +35,6 @@ from commands.models import (
 from domain.errors import DomainError
 from domain.ids import protection_id
 from domain.registration import RegistrationStatus
-from domain.values import Actor, Role
 from infra.bootstrap import build_ledger
 from tests.benchmarks.bench_common import (
     Bench,
@@ -47,8 +45,10 @@ from tests.benchmarks.bench_common import (
     repeat,
     say,
 )
+from tests.support import actors
+from tests.support.actors import as_command_actor
 
-MANAGER = ActorIn.of(Actor.user("carol", Role.CHANNEL_MANAGER))
+MANAGER = as_command_actor(actors.MANAGER)
 CLOSE = date(2030, 1, 1)
 SMALL = Decimal("120000")  # within the USD auto-approval limit
 LARGE = Decimal("900000")  # above it: the registration goes to review
@@ -82,7 +82,7 @@ def onboard(ledger: DealLedger, codes: list[str]) -> None:
 def submission(command_id: str, partner: str, domain: str, amount: Decimal) -> SubmitRegistration:
     return SubmitRegistration(
         command_id=command_id,
-        actor=ActorIn.of(Actor.partner(partner)),
+        actor=as_command_actor(actors.partner(partner)),
         partner_code=partner,
         customer=CustomerIn(name=domain.split(".")[0].title(), domain=domain, country="DE"),
         product_line="cloud",

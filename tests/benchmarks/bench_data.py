@@ -19,13 +19,15 @@ from commands.ledger import DealLedger
 from domain.base import LedgerAggregate
 from domain.deal import Deal, LossReason, PartnerRole
 from domain.partner import Partner, PartnerTier
-from domain.values import Actor, Cause, Customer, Money, Role
+from domain.values import Customer, Money
 from projections.contract.encoding import cloudevent_headers, message_document, to_bytes
+from tests.support import actors
+from tests.support.actors import caused_by
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 STAGES = ("qualified", "proposal", "negotiation", "committed")
-SALES = Cause(Actor.user("sam", Role.SALES), "bench-bulk")
-MANAGER = Cause(Actor.user("carol", Role.CHANNEL_MANAGER), "bench-bulk")
+SALES = caused_by(actors.SALES, "bench-bulk")
+MANAGER = caused_by(actors.MANAGER, "bench-bulk")
 SAVE_BATCH_EVENTS = 1000
 
 

@@ -24,8 +24,7 @@ import psycopg
 from kafka import KafkaConsumer, TopicPartition
 
 from commands.ledger import DealLedger
-from commands.models import ActorIn, CustomerIn, MoneyIn, MoveDealStage, OpenDeal
-from domain.values import Actor, Role
+from commands.models import CustomerIn, MoneyIn, MoveDealStage, OpenDeal
 from infra.bootstrap import build_ledger
 from infra.kafka.relay import make_producer
 from infra.settings import Settings
@@ -39,8 +38,10 @@ from tests.benchmarks.bench_common import (
     say,
 )
 from tests.integration.flow import settings_env
+from tests.support import actors
+from tests.support.actors import as_command_actor
 
-SALES = ActorIn.of(Actor.user("sam", Role.SALES))
+SALES = as_command_actor(actors.SALES)
 POLL_SECONDS = 0.005
 SETTLE_SECONDS = 30.0
 PERCENTILES = (50, 95, 99)

@@ -19,21 +19,17 @@ import pytest
 
 from commands.ledger import DealLedger
 from commands.models import (
-    ActorIn,
     AddDealNote,
     AttachPartner,
-    ConvertRegistration,
-    CustomerIn,
+    Command,
     MarkDealWon,
-    MoneyIn,
     MoveDealStage,
     OnboardPartner,
     SetAttribution,
-    SubmitRegistration,
+    SuspendPartner,
 )
 from domain.clock import ManualClock
 from domain.deal import Deal
-from domain.values import Actor, Cause, Role
 from infra.audit import api
 from infra.audit.export import export_deal
 from infra.audit.history import readable_state
@@ -41,9 +37,8 @@ from infra.audit.store import PAGE, AuditStore
 from infra.bootstrap import build_ledger
 from infra.settings import Settings
 from tests.integration.flow import drop_schema, isolated_settings, settings_env
-
-MANAGER = ActorIn.of(Actor.user("carol", Role.CHANNEL_MANAGER))
-SALES = ActorIn.of(Actor.user("sam", Role.SALES))
+from tests.support.actors import MANAGER, SALES, caused_by
+from tests.support.driver import Driver
 
 
 @dataclass
@@ -61,59 +56,28 @@ def story(database_url: str, kafka_bootstrap: str) -> Iterator[Story]:
     settings = isolated_settings(database_url, kafka_bootstrap)
     clock = ManualClock(datetime(2026, 2, 2, 9, 0, tzinfo=UTC))
     ledger = build_ledger(settings, clock=clock)
-    for code in ("northwind", "contoso"):
-        ledger.execute(
-            OnboardPartner(command_id=f"on-{code}", actor=MANAGER, partner_code=code, name=code)
-        )
+    drive = Driver(ledger)
+    drive.onboard("northwind", "contoso")
     clock.advance(timedelta(hours=1))
-    submitted = ledger.execute(
-        SubmitRegistration(
-            command_id="reg-1",
-            actor=ActorIn.of(Actor.partner("northwind")),
-            partner_code="northwind",
-            customer=CustomerIn(name="Globex", domain="globex.com", country="US"),
-            product_line="cloud",
-            estimated_value=MoneyIn(amount=Decimal("120000.00"), currency="USD"),
-            expected_close=date(2026, 9, 30),
-        )
-    )
-    assert submitted.aggregate_id is not None
+    registration_id = drive.registered(
+        "northwind", "globex.com", name="Globex", product="cloud", amount="120000.00",
+        expected_close=date(2026, 9, 30), country="US",
+    )  # fmt: skip
     clock.advance(timedelta(days=1))
-    converted = ledger.execute(
-        ConvertRegistration(
-            command_id="conv-1",
-            actor=SALES,
-            registration_id=submitted.aggregate_id,
-            title="Globex cloud",
-            owner="sam",
-        )
-    )
-    deal_id = converted.aggregate_id
-    assert deal_id is not None
+    deal_id = drive.convert(registration_id, title="Globex cloud")
     moments = []
-    steps: list[Any] = [
-        AttachPartner(
-            command_id="att-1",
-            actor=SALES,
-            deal_id=deal_id,
-            partner_code="contoso",
-            role="influencer",
-        ),
-        SetAttribution(
-            command_id="split-1",
-            actor=SALES,
-            deal_id=deal_id,
-            shares={"northwind": Decimal(60), "contoso": Decimal(40)},
-        ),
-        MoveDealStage(command_id="stage-1", actor=SALES, deal_id=deal_id, stage="proposal"),
-        AddDealNote(command_id="note-1", actor=SALES, deal_id=deal_id, text="pricing agreed"),
-        MarkDealWon(command_id="won-1", actor=SALES, deal_id=deal_id),
+    steps: list[tuple[type[Command], dict[str, Any]]] = [
+        (AttachPartner, {"partner_code": "contoso", "role": "influencer"}),
+        (SetAttribution, {"shares": {"northwind": Decimal(60), "contoso": Decimal(40)}}),
+        (MoveDealStage, {"stage": "proposal"}),
+        (AddDealNote, {"text": "pricing agreed"}),
+        (MarkDealWon, {"command_id": "won-1"}),
     ]
-    for step in steps:
+    for command_type, fields in steps:
         clock.advance(timedelta(days=3))
-        ledger.execute(step)
+        drive.run(command_type, SALES, deal_id=deal_id, **fields)
         moments.append((clock.now() + timedelta(hours=1), readable_state(ledger.get_deal(deal_id))))
-    yield Story(settings, ledger, clock, submitted.aggregate_id, deal_id, moments)
+    yield Story(settings, ledger, clock, registration_id, deal_id, moments)
     ledger.close()
     drop_schema(settings)
 
@@ -160,6 +124,7 @@ def test_state_as_of_each_moment_equals_the_live_state_captured_then(story: Stor
 
 
 def test_verify_passes_on_untouched_data(story: Story) -> None:
+    """docs/architecture.md, invariant I5: every event chains to its predecessor."""
     report = api.verify(story.ledger, story.deal_id)
     assert report.ok, report.problems
     assert report.events >= 10
@@ -313,7 +278,6 @@ def test_forged_bundle_metadata_is_detected(story: Story, tmp_path: Path) -> Non
 def test_a_store_hashed_before_positions_were_still_verifies_and_seals_new_positions(
     story: Story,
 ) -> None:
-    from commands.models import SuspendPartner
     from infra.audit.bundle_check import GENESIS, chain_hash
 
     schema = story.settings.database_schema
@@ -339,8 +303,8 @@ def test_a_store_hashed_before_positions_were_still_verifies_and_seals_new_posit
     assert report.ok, report.problems
     assert report.unpositioned == report.events
 
-    story.ledger.execute(
-        SuspendPartner(command_id="sus", actor=MANAGER, partner_code="contoso", reason="audit")
+    Driver(story.ledger, "later").run(
+        SuspendPartner, MANAGER, partner_code="contoso", reason="audit"
     )
     assert api.verify(story.ledger).ok
     _tamper(
@@ -391,7 +355,7 @@ def test_replaying_a_ten_thousand_event_deal_is_streamed_page_by_page(story: Sto
     from domain.deal import DealStatus
 
     assert deal.status is DealStatus.WON
-    cause = Cause(Actor.user("sam", Role.SALES), "bulk-notes")
+    cause = caused_by(SALES, "bulk-notes")
     for i in range(10_000):
         deal.add_note(f"note {i}", cause, story.clock.now() + timedelta(seconds=i))
     story.ledger.save(deal)
@@ -425,17 +389,11 @@ def test_history_stored_before_hash_chaining_is_verified_from_its_first_hashed_e
         env = settings.eventsourcing_env()
         del env["APPLICATION_RECORDER_TOPIC"]  # the store as it was before this feature
         legacy = DealLedger(env=env, clock=clock)
-        legacy.execute(
-            OnboardPartner(command_id="on-old", actor=MANAGER, partner_code="old", name="Old")
-        )
+        Driver(legacy, "legacy").run(OnboardPartner, MANAGER, partner_code="old", name="Old")
         legacy.close()
 
         ledger = build_ledger(settings, clock=clock)  # now with hash chaining
-        from commands.models import SuspendPartner
-
-        ledger.execute(
-            SuspendPartner(command_id="sus-old", actor=MANAGER, partner_code="old", reason="audit")
-        )
+        Driver(ledger, "later").run(SuspendPartner, MANAGER, partner_code="old", reason="audit")
         report = api.verify(ledger)
         assert report.ok, report.problems
         assert report.unsealed == 2  # the onboarding event and its command record

@@ -13,12 +13,12 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer
 
 from consumers.command_consumer import CommandConsumer
-from domain.values import Actor, Role
 from infra.bootstrap import Wiring
 from infra.kafka.admin import ensure_topics
 from infra.logging import get_logger
 from infra.settings import Settings
 from tests.integration.flow import drop_schema, isolated_settings
+from tests.support.actors import MANAGER, partner
 
 LOG = get_logger("test")
 
@@ -52,8 +52,8 @@ def test_commands_round_trip_and_a_malformed_one_lands_in_the_dlq(settings: Sett
     wiring = Wiring(settings)
     ledger = wiring.ledger()
     auth = wiring.authenticator()
-    manager_key = auth.keys.create(Actor.user("carol", Role.CHANNEL_MANAGER))
-    partner_key = auth.keys.create(Actor.partner("northwind"))
+    manager_key = auth.keys.create(MANAGER)
+    partner_key = auth.keys.create(partner("northwind"))
     ensure_topics(settings, LOG)
 
     submission: dict[str, Any] = {
@@ -103,7 +103,7 @@ def test_commands_round_trip_and_a_malformed_one_lands_in_the_dlq(settings: Sett
         producer.send(settings.commands_topic, value=value).get(30)
     producer.close()
 
-    consumer = CommandConsumer(settings, ledger, auth, LOG)
+    consumer = CommandConsumer(settings, wiring.gateway(), LOG)
     handled = 0
     deadline = time.monotonic() + 60
     while handled < len(envelopes) and time.monotonic() < deadline:
@@ -133,7 +133,7 @@ def test_commands_round_trip_and_a_malformed_one_lands_in_the_dlq(settings: Sett
     registration = ledger.get_registration(
         first["aggregate_id"] and __import__("uuid").UUID(first["aggregate_id"])
     )
-    assert registration.submitted_by == Actor.partner("northwind")
+    assert registration.submitted_by == partner("northwind")
     submitted = [
         n
         for n in ledger.recorder.select_notifications(start=1, limit=1000)

@@ -11,49 +11,33 @@ from typing import Any
 import psycopg
 import pytest
 
-from commands.models import (
-    ActorIn,
-    AddDealNote,
-    ConvertRegistration,
-    CustomerIn,
-    MoneyIn,
-    OnboardPartner,
-    SubmitRegistration,
-)
+from commands.ledger import DealLedger
+from commands.models import AddDealNote, SubmitRegistration
 from commands.outcome import Outcome
 from domain.clock import ManualClock
 from domain.errors import DomainError
 from domain.ids import partner_id
 from domain.partner import Partner
 from domain.registration import RegistrationStatus, ReviewReason
-from domain.values import Actor, Money, Role
+from domain.values import Money
 from tests.integration.conftest import LedgerFactory
+from tests.support import driver
+from tests.support.actors import SALES, partner
+from tests.support.driver import Driver
 
-MANAGER = ActorIn.of(Actor.user("carol", Role.CHANNEL_MANAGER))
-SALES = ActorIn.of(Actor.user("sam", Role.SALES))
 
-
-def onboard(ledger: Any, *codes: str) -> None:
-    for code in codes:
-        ledger.execute(
-            OnboardPartner(
-                command_id=f"onboard-{code}", actor=MANAGER, partner_code=code, name=code
-            )
-        )
+def onboard(ledger: DealLedger, *codes: str) -> None:
+    Driver(ledger, "onboard-" + "-".join(codes)).onboard(*codes)
 
 
 def submission(
-    command_id: str, partner: str, domain: str, amount: str = "1000"
+    command_id: str, partner_code: str, domain: str, amount: str = "1000"
 ) -> SubmitRegistration:
-    return SubmitRegistration(
-        command_id=command_id,
-        actor=ActorIn.of(Actor.partner(partner)),
-        partner_code=partner,
-        customer=CustomerIn(name="Umbrella Corp", domain=domain, country="GB"),
-        product_line="Analytics",
-        estimated_value=MoneyIn(amount=Decimal(amount), currency="GBP"),
-        expected_close=date(2027, 3, 31),
-    )
+    """Umbrella Corp in pounds, by `partner_code` for itself, under `command_id`."""
+    return driver.submission(
+        partner_code, domain, command_id=command_id, name="Umbrella Corp", amount=amount,
+        currency="GBP", expected_close=date(2027, 3, 31),
+    )  # fmt: skip
 
 
 def test_money_dates_and_times_round_trip_exactly_through_postgres(
@@ -73,7 +57,7 @@ def test_money_dates_and_times_round_trip_exactly_through_postgres(
     assert registration.created_on == datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
     assert registration.created_on.utcoffset() == timedelta(0)
     assert registration.status is RegistrationStatus.APPROVED
-    assert registration.submitted_by == Actor.partner("northwind")
+    assert registration.submitted_by == partner("northwind")
 
 
 def test_every_stored_event_records_actor_command_and_correlation(pg_ledger: LedgerFactory) -> None:
@@ -87,13 +71,14 @@ def test_every_stored_event_records_actor_command_and_correlation(pg_ledger: Led
     submitted: list[Any] = [ledger.mapper.to_domain_event(n) for n in notifications]
     assert submitted
     for event in submitted:
-        assert event.cause.command_id in ("onboard-northwind", "s-2")
+        assert event.cause.command_id in ("onboard-northwind-1", "s-2")
         if event.cause.command_id == "s-2":
-            assert event.cause.actor == Actor.partner("northwind")
+            assert event.cause.actor == partner("northwind")
             assert event.cause.correlation_id == "portal-flow-9"
 
 
 def test_racing_submissions_for_one_key_approve_exactly_one(pg_ledger: LedgerFactory) -> None:
+    """docs/architecture.md, invariants I1 and I2, under real concurrency."""
     partners = [f"partner-{i}" for i in range(8)]
     onboard(pg_ledger(), *partners)
     spellings = ["umbrella.com", "WWW.UMBRELLA.COM", "https://www.umbrella.com/", "Umbrella.com."]
@@ -162,37 +147,27 @@ def test_one_command_id_sent_concurrently_is_applied_once(pg_ledger: LedgerFacto
 def test_snapshots_keep_long_deal_streams_loadable_and_equal_to_full_replay(
     pg_ledger: LedgerFactory, database_url: str, pg_schema: str
 ) -> None:
+    """docs/architecture.md, invariant I4."""
     clock = ManualClock(datetime(2026, 1, 5, 9, 0, tzinfo=UTC))
     ledger = pg_ledger(clock=clock, snapshot_interval=50)
     onboard(ledger, "northwind")
     registration = ledger.execute(submission("s-long", "northwind", "hooli.com"))
-    deal = ledger.execute(
-        ConvertRegistration(
-            command_id="convert-long",
-            actor=SALES,
-            registration_id=registration.aggregate_id,
-            title="Hooli analytics",
-            owner="sam",
-        )
-    )
-    assert deal.aggregate_id is not None
+    assert registration.aggregate_id is not None
+    drive = Driver(ledger)
+    deal_id = drive.convert(registration.aggregate_id, title="Hooli analytics")
     for i in range(240):
         clock.advance(timedelta(minutes=1))
-        ledger.execute(
-            AddDealNote(
-                command_id=f"note-{i}", actor=SALES, deal_id=deal.aggregate_id, text=f"call {i}"
-            )
-        )
+        drive.run(AddDealNote, SALES, deal_id=deal_id, text=f"call {i}")
     with psycopg.connect(database_url) as conn:
         snapshots = conn.execute(
             f"SELECT originator_version FROM {pg_schema}.dealledger_snapshots "
             "WHERE originator_id = %s ORDER BY originator_version",
-            (deal.aggregate_id,),
+            (deal_id,),
         ).fetchall()
     assert [v for (v,) in snapshots] == [50, 100, 150, 200]
 
-    loaded = pg_ledger().get_deal(deal.aggregate_id)
-    replayed = ledger.replay(deal.aggregate_id)
+    loaded = pg_ledger().get_deal(deal_id)
+    replayed = ledger.replay(deal_id)
     assert loaded.version == 241
     assert vars(loaded) == vars(replayed)
     assert loaded.notes[-1] == "call 239"
@@ -232,7 +207,7 @@ def test_unknown_aggregates_are_refused_with_not_found(pg_ledger: LedgerFactory)
     from domain.errors import NotFound
 
     with pytest.raises(NotFound, match="no deal"):
-        pg_ledger().execute(AddDealNote(command_id="n", actor=SALES, deal_id=uuid4(), text="hi"))
+        Driver(pg_ledger()).run(AddDealNote, SALES, deal_id=uuid4(), text="hi")
 
 
 def test_ledgers_starting_together_on_a_fresh_schema_all_come_up(

@@ -14,8 +14,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import UTC, date, datetime
-from decimal import Decimal
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -24,18 +23,9 @@ import psycopg
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from commands.ledger import DealLedger
-from commands.models import (
-    ActorIn,
-    CustomerIn,
-    MoneyIn,
-    OnboardPartner,
-    OpenDeal,
-    SubmitRegistration,
-)
+from commands.models import OnboardPartner
 from consumers.rebuild import rebuild_from_kafka
 from domain.clock import ManualClock
-from domain.values import Actor, Role
 from infra.bootstrap import build_ledger
 from infra.kafka.admin import ensure_topics
 from infra.kafka.relay import Relay
@@ -46,9 +36,10 @@ from projections.contract.encoding import notification_to_message
 from projections.read_models import PROJECTION_NAMES, PROJECTIONS
 from projections.store import ReadStore
 from tests.integration.flow import drop_schema, isolated_settings, start_cli
+from tests.support.actors import MANAGER
+from tests.support.driver import Driver, in_memory_ledger
 
 LOG = get_logger("test")
-MANAGER = ActorIn.of(Actor.user("carol", Role.CHANNEL_MANAGER))
 Headers = list[tuple[str, bytes]]
 Poison = tuple[bytes | None, bytes, Headers]
 
@@ -67,35 +58,12 @@ def settings(database_url: str, kafka_bootstrap: str) -> Iterator[Settings]:
 @cache
 def samples() -> dict[str, dict[str, Any]]:
     """Complete, valid published messages by event name, from a real in-memory ledger."""
-    ledger = DealLedger(
-        env={"PERSISTENCE_MODULE": "eventsourcing.popo"},
-        clock=ManualClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC)),
-    )
-    ledger.execute(
-        OnboardPartner(command_id="s-1", actor=MANAGER, partner_code="acme", name="Acme")
-    )
-    ledger.execute(
-        SubmitRegistration(
-            command_id="s-2",
-            actor=ActorIn.of(Actor.partner("acme")),
-            partner_code="acme",
-            customer=CustomerIn(name="Initech", domain="initech.com", country="US"),
-            product_line="Cloud",
-            estimated_value=MoneyIn(amount=Decimal("1000"), currency="USD"),
-            expected_close=date(2026, 9, 30),
-        )
-    )
-    ledger.execute(
-        OpenDeal(
-            command_id="s-3",
-            actor=ActorIn.of(Actor.user("sam", Role.SALES)),
-            title="Direct deal",
-            customer=CustomerIn(name="Globex", domain="globex.de", country="DE"),
-            product_line="Cloud",
-            amount=MoneyIn(amount=Decimal("5000"), currency="EUR"),
-            expected_close=date(2026, 6, 30),
-            owner="sam",
-        )
+    ledger = in_memory_ledger(ManualClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC)))
+    drive = Driver(ledger, "sample")
+    drive.onboard("acme")
+    drive.submit("acme", "initech.com", name="Initech", product="Cloud", country="US")
+    drive.open_deal(
+        "globex.de", product="Cloud", amount="5000", currency="EUR", title="Direct deal"
     )
     found: dict[str, dict[str, Any]] = {}
     for notification in ledger.recorder.select_notifications(start=1, limit=100):
@@ -184,12 +152,9 @@ def publish_good_events(settings: Settings, tag: str) -> set[str]:
     clock = ManualClock(datetime(2026, 1, 5, 9, 0, tzinfo=UTC))
     ledger = build_ledger(settings, clock=clock)
     codes = {f"{tag}-one", f"{tag}-two"}
+    drive = Driver(ledger, f"good-{tag}")
     for code in sorted(codes):
-        ledger.execute(
-            OnboardPartner(
-                command_id=f"onboard-{code}", actor=MANAGER, partner_code=code, name=code
-            )
-        )
+        drive.run(OnboardPartner, MANAGER, partner_code=code, name=code)
     relay = Relay(ledger, settings, LOG)
     relay.drain()
     relay.close()

@@ -1,4 +1,5 @@
-"""The same state machine as tests/property, on the real PostgreSQL event store."""
+"""The same state machine as tests/property, on the real PostgreSQL event store, where
+the hash chain of docs/architecture.md, invariant I5, is checked too."""
 
 from __future__ import annotations
 
@@ -9,10 +10,9 @@ import psycopg
 from hypothesis import settings
 
 from commands.ledger import DealLedger
-from commands.unit_of_work import LedgerPolicy
 from domain.clock import ManualClock
 from infra.settings import Settings
-from tests.property.ledger_machine import AUTO_LIMIT, MAX_EXTENSIONS, PROTECTION_DAYS, LedgerMachine
+from tests.property.ledger_machine import POLICY, LedgerMachine
 
 DATABASE_URL = os.environ.get(
     "DEALLEDGER_TEST_DATABASE_URL",
@@ -32,7 +32,7 @@ class PostgresLedgerMachine(LedgerMachine):
         return DealLedger(
             env=env,
             clock=clock,
-            policy=LedgerPolicy(PROTECTION_DAYS, MAX_EXTENSIONS, {"EUR": AUTO_LIMIT}),
+            policy=POLICY,
             snapshot_interval=3,
         )
 

@@ -21,18 +21,18 @@ from datetime import UTC, datetime
 import pytest
 from kafka import KafkaAdminClient
 
-from commands.models import ActorIn, OnboardPartner
+from commands.models import OnboardPartner
 from domain.clock import ManualClock
-from domain.values import Actor, Role
 from infra.bootstrap import build_ledger
 from infra.kafka.admin import ensure_topics
 from infra.kafka.relay import Relay
 from infra.logging import get_logger
 from infra.settings import Settings
 from tests.integration.flow import drop_schema, isolated_settings, wait_until
+from tests.support.actors import MANAGER
+from tests.support.driver import Driver
 
 LOG = get_logger("test")
-MANAGER = ActorIn.of(Actor.user("carol", Role.CHANNEL_MANAGER))
 OUTAGE_SECONDS = 30.0
 # The relay must publish again this soon after the broker is back (measured: about
 # 1 s; before the fix 15 s and more, as its reconnect back-off had grown to 30 s).
@@ -174,10 +174,10 @@ def test_the_relay_publishes_again_within_seconds_of_the_brokers_return(
     thread = threading.Thread(target=relay.run, args=(stop,), daemon=True)
     status = Relay(ledger, settings, LOG)
 
+    drive = Driver(ledger)
+
     def onboard(code: str) -> None:
-        ledger.execute(
-            OnboardPartner(command_id=f"on-{code}", actor=MANAGER, partner_code=code, name=code)
-        )
+        drive.run(OnboardPartner, MANAGER, partner_code=code, name=code)
 
     thread.start()
     try:

@@ -3,37 +3,31 @@
 from __future__ import annotations
 
 import random
-from datetime import date, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from uuid import UUID
 
 from commands.ledger import DealLedger
 from commands.models import (
-    ActorIn,
     ApproveRegistration,
     AttachPartner,
     Command,
     ConvertRegistration,
-    CustomerIn,
     ExpireProtections,
     MarkDealLost,
     MarkDealWon,
-    MoneyIn,
     MoveDealStage,
-    OnboardPartner,
     OpenDeal,
     RejectRegistration,
     ReopenDeal,
     ReviseDealAmount,
     SetAttribution,
-    SubmitRegistration,
 )
 from domain.clock import ManualClock
 from domain.errors import DomainError
-from domain.values import Actor, Role
+from tests.support.actors import MANAGER, SALES, SYSTEM
+from tests.support.driver import Driver, customer, money
 
-MANAGER = ActorIn.of(Actor.user("carol", Role.CHANNEL_MANAGER))
-SALES = ActorIn.of(Actor.user("sam", Role.SALES))
 STAGES = ("lead", "qualified", "proposal", "negotiation", "committed")
 CURRENCIES = ("EUR", "USD", "GBP", "JPY")
 
@@ -45,7 +39,7 @@ class Workload:
         self.ledger = ledger
         self.clock = clock
         self.rng = random.Random(seed)
-        self.prefix = prefix
+        self.drive = Driver(ledger, prefix)
         self.partners = [f"{prefix}-partner-{i}" for i in range(12)]
         self.customers = [f"customer{i}.example" for i in range(60)]
         self.registrations: list[UUID] = []
@@ -54,81 +48,56 @@ class Workload:
         self.accepted = 0
         self.refused = 0
 
-    def _id(self) -> str:
-        self.sent += 1
-        return f"{self.prefix}-{self.sent}"
-
     def onboard(self) -> None:
-        for code in self.partners:
-            self.execute(
-                OnboardPartner(
-                    command_id=f"{self.prefix}-onboard-{code}",
-                    actor=MANAGER,
-                    partner_code=code,
-                    name=code,
-                )
-            )
+        self.drive.onboard(*self.partners)
 
     def execute(self, command: Command) -> UUID | None:
-        try:
-            outcome = self.ledger.execute(command)
-        except DomainError:
+        """Issue one command of the workload, counting it sent and accepted or refused."""
+        self.sent += 1
+        result = self.drive.attempt(command)
+        if isinstance(result, DomainError):
             self.refused += 1
             return None
         self.accepted += 1
-        return outcome.aggregate_id
-
-    def close_date(self) -> date:
-        """Ahead of the clock, which runs for years over a long workload: close dates
-        in the past are refused."""
-        return (self.clock.now() + timedelta(days=180)).date()
+        return result.aggregate_id
 
     def step(self) -> None:
         rng = self.rng
+        drive = self.drive
         self.clock.advance(timedelta(minutes=rng.randint(1, 600)))
         choice = rng.random()
         if choice < 0.30 or not self.registrations:
-            partner = rng.choice(self.partners)
-            domain = rng.choice(self.customers)
             reg = self.execute(
-                SubmitRegistration(
-                    command_id=self._id(),
-                    actor=ActorIn.of(Actor.partner(partner)),
-                    partner_code=partner,
-                    customer=CustomerIn(
-                        name=domain.split(".")[0].title(), domain=domain, country="DE"
-                    ),
-                    product_line=rng.choice(("cloud", "security")),
-                    estimated_value=MoneyIn(
-                        amount=Decimal(rng.randint(1, 400_000)), currency=rng.choice(CURRENCIES[:3])
-                    ),
-                    expected_close=self.close_date(),
+                drive.submission(
+                    rng.choice(self.partners),
+                    rng.choice(self.customers),
+                    product=rng.choice(("cloud", "security")),
+                    amount=rng.randint(1, 400_000),
+                    currency=rng.choice(CURRENCIES[:3]),
+                    country="DE",
                 )
             )
             if reg:
                 self.registrations.append(reg)
         elif choice < 0.40:
+            registration_id = rng.choice(self.registrations)
             self.execute(
-                ApproveRegistration(
-                    command_id=self._id(),
-                    actor=MANAGER,
-                    registration_id=rng.choice(self.registrations),
-                )
+                drive.command(ApproveRegistration, MANAGER, registration_id=registration_id)
             )
         elif choice < 0.45:
             self.execute(
-                RejectRegistration(
-                    command_id=self._id(),
-                    actor=MANAGER,
+                drive.command(
+                    RejectRegistration,
+                    MANAGER,
                     registration_id=rng.choice(self.registrations),
                     reason="duplicate",
                 )
             )
         elif choice < 0.55:
             deal = self.execute(
-                ConvertRegistration(
-                    command_id=self._id(),
-                    actor=SALES,
+                drive.command(
+                    ConvertRegistration,
+                    SALES,
                     registration_id=rng.choice(self.registrations),
                     title="Converted",
                     owner=rng.choice(("sam", "ana")),
@@ -137,19 +106,15 @@ class Workload:
             if deal:
                 self.deals.append(deal)
         elif choice < 0.60:
-            domain = rng.choice(self.customers)
             deal = self.execute(
-                OpenDeal(
-                    command_id=self._id(),
-                    actor=SALES,
+                drive.command(
+                    OpenDeal,
+                    SALES,
                     title="Direct",
-                    customer=CustomerIn(name="Direct", domain=domain, country="US"),
+                    customer=customer(rng.choice(self.customers), "Direct", "US"),
                     product_line=rng.choice(("cloud", "security")),
-                    amount=MoneyIn(
-                        amount=Decimal(rng.randint(1, 10**6)) / 100,
-                        currency=rng.choice(CURRENCIES[:3]),
-                    ),
-                    expected_close=self.close_date(),
+                    amount=money(Decimal(rng.randint(1, 10**6)) / 100, rng.choice(CURRENCIES[:3])),
+                    expected_close=drive.close_date(),
                     owner="ana",
                     region=rng.choice(("EMEA", "NA", "APAC")),
                 )
@@ -160,33 +125,23 @@ class Workload:
             return
         elif choice < 0.75:
             self.execute(
-                MoveDealStage(
-                    command_id=self._id(),
-                    actor=SALES,
-                    deal_id=rng.choice(self.deals),
-                    stage=rng.choice(STAGES),
+                drive.command(
+                    MoveDealStage, SALES, deal_id=rng.choice(self.deals), stage=rng.choice(STAGES)
                 )
             )
         elif choice < 0.80:
             deal_id = rng.choice(self.deals)
             currency = self.ledger.get_deal(deal_id).amount.currency
-            self.execute(
-                ReviseDealAmount(
-                    command_id=self._id(),
-                    actor=SALES,
-                    deal_id=deal_id,
-                    amount=MoneyIn(amount=Decimal(rng.randint(1, 10**7)) / 100, currency=currency),
-                )
-            )
+            amount = money(Decimal(rng.randint(1, 10**7)) / 100, currency)
+            self.execute(drive.command(ReviseDealAmount, SALES, deal_id=deal_id, amount=amount))
         elif choice < 0.87:
             deal_id = rng.choice(self.deals)
-            partner = rng.choice(self.partners)
             if self.execute(
-                AttachPartner(
-                    command_id=self._id(),
-                    actor=SALES,
+                drive.command(
+                    AttachPartner,
+                    SALES,
                     deal_id=deal_id,
-                    partner_code=partner,
+                    partner_code=rng.choice(self.partners),
                     role=rng.choice(("influencer", "services", "referral")),
                 )
             ):
@@ -195,35 +150,19 @@ class Workload:
                 shares = {p: Decimal(0) for p in partners}
                 shares[partners[0]] = cut
                 shares[partners[-1]] += Decimal(100) - cut
-                self.execute(
-                    SetAttribution(
-                        command_id=self._id(), actor=SALES, deal_id=deal_id, shares=shares
-                    )
-                )
+                self.execute(drive.command(SetAttribution, SALES, deal_id=deal_id, shares=shares))
         elif choice < 0.92:
-            self.execute(
-                MarkDealWon(command_id=self._id(), actor=SALES, deal_id=rng.choice(self.deals))
-            )
+            self.execute(drive.command(MarkDealWon, SALES, deal_id=rng.choice(self.deals)))
         elif choice < 0.96:
             self.execute(
-                MarkDealLost(
-                    command_id=self._id(),
-                    actor=SALES,
-                    deal_id=rng.choice(self.deals),
-                    reason="price",
-                )
+                drive.command(MarkDealLost, SALES, deal_id=rng.choice(self.deals), reason="price")
             )
         elif choice < 0.98:
             self.execute(
-                ReopenDeal(
-                    command_id=self._id(),
-                    actor=SALES,
-                    deal_id=rng.choice(self.deals),
-                    reason="customer came back",
+                drive.command(
+                    ReopenDeal, SALES, deal_id=rng.choice(self.deals), reason="customer came back"
                 )
             )
         else:
             self.clock.advance(timedelta(days=rng.randint(10, 60)))
-            self.execute(
-                ExpireProtections(command_id=self._id(), actor=ActorIn.of(Actor.system("sweeper")))
-            )
+            self.execute(drive.command(ExpireProtections, SYSTEM))

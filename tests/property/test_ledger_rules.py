@@ -1,4 +1,5 @@
-"""DESIGN.md §3 invariants, checked on the in-memory store after every step."""
+"""The ledger against the reference model on the in-memory store, with the invariants
+of docs/architecture.md (I1 to I5) checked after every step."""
 
 from __future__ import annotations
 

@@ -12,10 +12,10 @@ from infra.gateway.problems import (
     PROBLEM_TYPES,
     domain_problem,
     is_database_unavailable,
-    is_malformed,
     problem_body,
     validation_errors,
 )
+from infra.http.app import is_malformed
 
 EXPECTED = {
     errors.InvalidInput: (422, "invalid_input"),

@@ -214,6 +214,7 @@ def _assert_exact_allocation(amount: Money, shares: dict[str, Decimal], quantum:
     points=positive_basis_point_splits(),
 )
 def test_allocated_euro_revenue_sums_exactly_to_the_amount(cents: int, points: list[int]) -> None:
+    """docs/architecture.md, invariant I3."""
     amount = Money(D(cents).scaleb(-2), "EUR")
     shares = _shares_from_basis_points(points)
     assert sum(shares.values(), D(0)) == 100
@@ -225,4 +226,5 @@ def test_allocated_euro_revenue_sums_exactly_to_the_amount(cents: int, points: l
     points=positive_basis_point_splits(),
 )
 def test_allocated_yen_revenue_sums_exactly_to_the_amount(yen: int, points: list[int]) -> None:
+    """docs/architecture.md, invariant I3."""
     _assert_exact_allocation(Money(D(yen), "JPY"), _shares_from_basis_points(points), D(1))

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from commands.ledger import DealLedger
+from commands.models import ActorIn, CustomerIn, MoneyIn, OnboardPartner, SubmitRegistration
+from domain.clock import ManualClock
 from domain.errors import InvalidInput
 from domain.normalise import (
     conflict_key,
@@ -14,6 +20,7 @@ from domain.normalise import (
     normalise_product_line,
     registrable_domain,
 )
+from domain.values import Actor, Role
 
 # -- normalise_domain ---------------------------------------------------------
 
@@ -144,6 +151,74 @@ def test_subdomains_of_one_company_share_a_registrable_domain() -> None:
 
 def test_sibling_companies_under_a_multi_label_suffix_are_not_merged() -> None:
     assert registrable_domain("acme.co.uk") != registrable_domain("globex.co.uk")
+
+
+def test_sites_under_a_private_hosting_suffix_belong_to_different_customers() -> None:
+    # github.io is in the Public Suffix List's private section: each site is its own owner.
+    assert registrable_domain("foo.github.io") == "foo.github.io"
+    assert registrable_domain("docs.foo.github.io") == "foo.github.io"
+    assert registrable_domain("foo.github.io") != registrable_domain("bar.github.io")
+    assert registrable_domain("shop.acme.herokuapp.com") == "acme.herokuapp.com"
+
+
+@pytest.mark.parametrize(
+    ("domain", "registrable"),
+    [
+        # kawasaki.jp and *.kawasaki.jp are public, but !city.kawasaki.jp is an exception.
+        ("city.kawasaki.jp", "city.kawasaki.jp"),
+        ("www.city.kawasaki.jp", "city.kawasaki.jp"),
+        ("shop.acme.ward.kawasaki.jp", "acme.ward.kawasaki.jp"),
+        # *.ck: every second-level name is public, except !www.ck.
+        ("shop.acme.co.ck", "acme.co.ck"),
+        ("shop.www.ck", "www.ck"),
+        # ICANN suffixes the hand-kept list did not know.
+        ("shop.acme.com.vn", "acme.com.vn"),
+        ("eu.acme.gov.br", "acme.gov.br"),
+        # A TLD the list does not name counts as a public suffix of its own.
+        ("shop.umbrella.example", "umbrella.example"),
+        # Internationalised names are held in their ASCII form.
+        ("shop.xn--bcher-kva.xn--fiqs8s", "xn--bcher-kva.xn--fiqs8s"),
+    ],
+)
+def test_the_registrable_domain_follows_the_public_suffix_list(
+    domain: str, registrable: str
+) -> None:
+    assert registrable_domain(domain) == registrable
+
+
+@pytest.mark.parametrize("suffix", ["co.uk", "github.io", "ward.kawasaki.jp", "co.ck"])
+def test_a_domain_that_is_itself_a_public_suffix_is_its_own_registrable_domain(
+    suffix: str,
+) -> None:
+    assert registrable_domain(suffix) == suffix
+
+
+def test_two_sites_under_github_io_are_not_near_duplicates() -> None:
+    ledger = DealLedger(
+        env={"PERSISTENCE_MODULE": "eventsourcing.popo"},
+        clock=ManualClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC)),
+    )
+    manager = ActorIn.of(Actor.user("carol", Role.CHANNEL_MANAGER))
+    ledger.execute(OnboardPartner(command_id="on", actor=manager, partner_code="p1", name="P1"))
+
+    def submit(name: str, domain: str) -> list[str]:
+        outcome = ledger.execute(
+            SubmitRegistration(
+                command_id=f"sub-{domain}",
+                actor=ActorIn.of(Actor.partner("p1")),
+                partner_code="p1",
+                customer=CustomerIn(name=name, domain=domain, country="US"),
+                product_line="cloud",
+                estimated_value=MoneyIn(amount=Decimal(1000), currency="USD"),
+                expected_close=date(2026, 9, 30),
+            )
+        )
+        return list(outcome.result["review_reasons"])
+
+    assert submit("Foo Labs", "foo.github.io") == []
+    assert submit("Bar Studio", "bar.github.io") == []
+    # The same site under another subdomain still is one.
+    assert submit("Foo Docs", "docs.foo.github.io") == ["near_duplicate"]
 
 
 # -- normalise_company_name ---------------------------------------------------

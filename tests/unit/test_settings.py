@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+import json
+import re
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
+from commands.unit_of_work import LedgerPolicy
 from infra.settings import Settings
 
 
@@ -46,3 +50,29 @@ def test_the_projector_group_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> No
     assert Settings().projector_group == "blue-projectors"
     with pytest.raises(ValidationError, match="projector_group"):
         Settings(projector_group="")
+
+
+_POLICY_SETTINGS = ("PROTECTION_DAYS", "MAX_EXTENSIONS", "AUTO_APPROVE_LIMITS")
+
+
+def test_a_ledger_without_settings_follows_the_default_programme(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in _POLICY_SETTINGS:
+        monkeypatch.delenv(f"DEALLEDGER_{name}", raising=False)
+    settings = Settings()
+    policy = LedgerPolicy()
+    assert policy.protection_days == settings.protection_days
+    assert policy.max_extensions == settings.max_extensions
+    assert policy.auto_approve_limits == settings.auto_approve_limits
+
+
+def test_the_readme_gives_the_default_programme() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    rows = dict(re.findall(r"^\| `DEALLEDGER_(\w+)` \| `([^`]*)` \|", readme, re.M))
+    documented = {name: json.loads(rows[name]) for name in _POLICY_SETTINGS}
+    policy = LedgerPolicy()
+    assert documented["PROTECTION_DAYS"] == policy.protection_days
+    assert documented["MAX_EXTENSIONS"] == policy.max_extensions
+    limits = {currency: Decimal(v) for currency, v in documented["AUTO_APPROVE_LIMITS"].items()}
+    assert limits == policy.auto_approve_limits

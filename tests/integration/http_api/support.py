@@ -1,5 +1,6 @@
 """Shared plumbing for the HTTP API tests: an API on its own PostgreSQL schema, keys
-for every kind of principal, and small helpers to issue commands."""
+for every kind of principal (the suite's actors, tests/support/actors.py), and small
+helpers to issue commands the way a client does, over HTTP."""
 
 from __future__ import annotations
 
@@ -14,12 +15,14 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from domain.clock import ManualClock
-from domain.values import Actor, Role
+from domain.values import Actor
 from infra.http import create_app
 from infra.http.context import ApiContext
 from infra.settings import Settings
+from tests.support.actors import STAFF, partner
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+PARTNERS = ("acme", "globex", "contoso")  # each holds a key under its own code
 CUSTOMER = {"name": "Umbrella Corp", "domain": "umbrella.example", "country": "GB"}
 
 
@@ -89,12 +92,10 @@ def open_api(settings: Settings) -> Api:
     client = TestClient(app, raise_server_exceptions=False)
     client.__enter__()
     api = Api(app, client, clock)
-    api.key_for("admin", Actor.user("olga", Role.ADMIN))
-    api.key_for("manager", Actor.user("carol", Role.CHANNEL_MANAGER))
-    api.key_for("sales", Actor.user("sam", Role.SALES))
-    api.key_for("auditor", Actor.user("aud", Role.AUDITOR))
-    for code in ("acme", "globex", "contoso"):
-        api.key_for(code, Actor.partner(code))
+    for name, actor in STAFF.items():
+        api.key_for(name, actor)
+    for code in PARTNERS:
+        api.key_for(code, partner(code))
     return api
 
 
