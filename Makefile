@@ -22,6 +22,9 @@ define run_pytest
 	if [ $$rc -eq 5 ]; then echo "pytest: no tests collected in $(1)"; exit 0; fi; exit $$rc
 endef
 
+# The official AsyncAPI parser (Node.js), for the test that checks docs/asyncapi.json.
+ASYNCAPI_PARSER := .cache/asyncapi/node_modules/@asyncapi/parser/package.json
+
 .PHONY: help install services-up services-down services-status demo test test-unit test-integration lint format bench clean
 
 help:
@@ -61,10 +64,15 @@ demo: install
 test-unit: install
 	$(call run_pytest,tests/unit tests/property -m "not integration")
 
-test-integration: services-up
+$(ASYNCAPI_PARSER):
+	@command -v npm >/dev/null || { echo "npm (Node.js) is needed for the AsyncAPI parser test"; exit 1; }
+	mkdir -p .cache/asyncapi
+	npm install --prefix .cache/asyncapi --no-audit --no-fund --silent --cache .cache/npm @asyncapi/parser@3.6.6
+
+test-integration: services-up $(ASYNCAPI_PARSER)
 	$(call run_pytest,tests -m integration)
 
-test: services-up
+test: services-up $(ASYNCAPI_PARSER)
 	$(call run_pytest,tests)
 
 lint: install

@@ -17,9 +17,13 @@ skipped by (aggregate id, version).
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import sqlite3
 from collections.abc import Callable, Sequence
-from typing import Any
+from queue import Empty
+from typing import Any, cast
+from uuid import UUID
 
 import psycopg
 from kafka import KafkaConsumer, TopicPartition
@@ -36,6 +40,17 @@ from projections.read_models import projections_named, tables_of
 from projections.store import POSITIONS, ReadStore, Table
 
 Progress = Callable[[int, int], None]
+
+
+class _QueueLog:
+    """The log of a worker process: its warnings go to the parent through its queue."""
+
+    def __init__(self, queue: Any) -> None:
+        self.queue = queue
+
+    def warning(self, event: str, **fields: Any) -> None:
+        self.queue.put(("log", (event, fields)))
+
 
 SHADOW = "__rebuild"
 PAGE = 5000
@@ -66,11 +81,19 @@ class _Shadow:
         self.skipped = 0
 
     def prepare(self) -> None:
-        """Fresh, empty shadow tables (a rebuild that died left old ones behind)."""
+        """Fresh, empty shadow tables (a rebuild that died left old ones behind), with
+        their primary keys only: the secondary indexes are built once the bulk is in
+        (`index`), which is cheaper than keeping them up to date row by row."""
         shadows = [t.named(shadow(t.name)) for t in self.tables]
         self.store.drop_tables(shadows)
-        self.store.create_tables(shadows)
+        for table in shadows:
+            self.store.execute(table.create_sql()[0])
         self.store.create_tables(self.tables)  # the live ones, if this database is new
+
+    def index(self) -> None:
+        for table in self.tables:
+            for statement in table.named(shadow(table.name)).create_sql()[1:]:
+                self.store.execute(statement)
 
     def apply(self, messages: Sequence[EventMessage], log: Any) -> None:
         outcome = self.engine.apply(self.store, messages)
@@ -124,20 +147,29 @@ def _parsed(records: Sequence[Any], log: Any, counts: dict[str, int]) -> list[Ev
     return messages
 
 
-def rebuild_from_kafka(
-    settings: Settings,
-    projections: Sequence[str] | None,
-    log: Any,
-    progress: Progress | None = None,
-    group_id: str | None = None,
-) -> int:
-    """Replays the event topic from offset 0 into shadow tables and swaps them in (see
-    the module docstring). A record the live projector would dead-letter is skipped and
-    counted (`skipped` in the log), never fatal. Returns how many records were read."""
-    group_id = group_id or settings.projector_group
-    topic = settings.events_topic
-    chosen = projections_named(projections)
-    consumer = KafkaConsumer(
+def _consume(
+    consumer: KafkaConsumer,
+    position: dict[TopicPartition, int],
+    until: dict[TopicPartition, int],
+    apply_page: Callable[[list[Any]], None],
+) -> None:
+    """Hands records up to `until` (exclusive) per partition to `apply_page`, a poll's
+    worth at a time; records fetched beyond `until` are sought back to."""
+    while any(position[tp] < until[tp] for tp in position):
+        page: list[Any] = []
+        for tp, records in consumer.poll(timeout_ms=1000).items():
+            for record in records:
+                if record.offset >= until[tp]:
+                    break
+                page.append(record)
+                position[tp] = record.offset + 1
+            if records and records[-1].offset + 1 > position[tp]:
+                consumer.seek(tp, position[tp])
+        apply_page(page)
+
+
+def _kafka_consumer(settings: Settings) -> KafkaConsumer:
+    return KafkaConsumer(
         bootstrap_servers=settings.bootstrap_servers,
         enable_auto_commit=False,
         group_id=None,
@@ -145,6 +177,99 @@ def rebuild_from_kafka(
         fetch_max_bytes=64 * 1024 * 1024,
         max_partition_fetch_bytes=8 * 1024 * 1024,
     )
+
+
+def _kafka_share(
+    settings: Settings,
+    names: Sequence[str],
+    until: dict[TopicPartition, int],
+    report: Any,
+) -> None:
+    """A worker process of a parallel rebuild: its partitions from offset 0 to `until`,
+    into the shadow tables, a transaction per page; it reports each page's count."""
+    conn = psycopg.connect(settings.psycopg_conninfo(), autocommit=True)
+    consumer = _kafka_consumer(settings)
+    try:
+        target_of = _Shadow(ReadStore(conn, "postgres"), projections_named(names))
+        counts = {"done": 0, "skipped": 0}
+        consumer.assign(list(until))
+        consumer.seek_to_beginning(*until)
+        log = _QueueLog(report)
+
+        def apply_page(page: list[Any]) -> None:
+            with conn.transaction():
+                target_of.apply(_parsed(page, log, counts), log)
+            report.put(("page", len(page)))
+
+        _consume(consumer, dict.fromkeys(until, 0), until, apply_page)
+        report.put(("done", counts["skipped"] + target_of.skipped))
+    finally:
+        consumer.close()
+        conn.close()
+
+
+def _in_parallel(
+    work: Callable[..., None],
+    shares: Sequence[tuple[Any, ...]],
+    progress: Callable[[int], None],
+    log: Any,
+) -> int:
+    """Runs `work(*share, queue)` in one process per share (forked, so each starts
+    with what this process has built); returns the records they skipped. Any worker
+    failing fails the rebuild."""
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    processes = [
+        context.Process(target=work, args=(*share, queue), daemon=True) for share in shares
+    ]
+    for process in processes:
+        process.start()
+    finished = skipped = 0
+    try:
+        while finished < len(processes):
+            try:
+                kind, value = queue.get(timeout=0.5)
+            except Empty:
+                broken = [p for p in processes if p.exitcode not in (None, 0)]
+                if broken:
+                    raise RebuildError(
+                        f"a rebuild worker failed (exit code {broken[0].exitcode})"
+                    ) from None
+                continue
+            if kind == "page":
+                progress(value)
+            elif kind == "log":
+                event, fields = value
+                log.warning(event, **fields)
+            else:
+                finished += 1
+                skipped += value
+    finally:
+        for process in processes:
+            process.join(timeout=30)
+            if process.is_alive():
+                process.kill()
+    return skipped
+
+
+def rebuild_from_kafka(
+    settings: Settings,
+    projections: Sequence[str] | None,
+    log: Any,
+    progress: Progress | None = None,
+    group_id: str | None = None,
+    workers: int | None = None,
+) -> int:
+    """Replays the event topic from offset 0 into shadow tables and swaps them in (see
+    the module docstring). The bulk of it runs in `workers` processes (default: one
+    per CPU), each taking a share of the partitions: an aggregate's events all live
+    in one partition, so the shares never touch the same rows. A record the live
+    projector would dead-letter is skipped and counted (`skipped` in the log), never
+    fatal. Returns how many records were read."""
+    group_id = group_id or settings.projector_group
+    topic = settings.events_topic
+    chosen = projections_named(projections)
+    consumer = _kafka_consumer(settings)
     conn = psycopg.connect(settings.psycopg_conninfo(), autocommit=True)
     try:
         ensure_position_tables(conn)
@@ -170,26 +295,38 @@ def rebuild_from_kafka(
         counts = {"done": 0, "skipped": 0}
         position = dict.fromkeys(tps, 0)
 
-        def consume(until: dict[TopicPartition, int]) -> None:
-            """Applies records up to `until` (exclusive) per partition, a page per poll."""
-            while any(position[tp] < until[tp] for tp in tps):
-                page: list[Any] = []
-                for tp, records in consumer.poll(timeout_ms=1000).items():
-                    for record in records:
-                        if record.offset >= until[tp]:
-                            break
-                        page.append(record)
-                        position[tp] = record.offset + 1
-                    if records and records[-1].offset + 1 > position[tp]:
-                        consumer.seek(tp, position[tp])
-                with conn.transaction():
-                    target_of.apply(_parsed(page, log, counts), log)
-                counts["done"] += len(page)
-                if progress:
-                    progress(counts["done"], max(counts["done"], sum(until.values())))
+        def advanced(count: int) -> None:
+            counts["done"] += count
+            if progress:
+                progress(counts["done"], max(counts["done"], sum(target.values())))
 
-        # Close up to where the live group stands now, then once more under lock.
-        consume(target)
+        def apply_page(page: list[Any]) -> None:
+            with conn.transaction():
+                target_of.apply(_parsed(page, log, counts), log)
+            advanced(len(page))
+
+        def consume(until: dict[TopicPartition, int]) -> None:
+            _consume(consumer, position, until, apply_page)
+
+        # The bulk, in parallel when it pays; then up to where the live group stands
+        # now; then, under lock, the last stretch.
+        shares = _shares([tp for tp in tps if target[tp] > 0], workers)
+        if len(shares) > 1 and sum(target.values()) >= 2 * PAGE:
+            contract()  # built before the fork: every worker starts with it
+            counts["skipped"] += _in_parallel(
+                _kafka_share,
+                [(settings, [p.name for p in chosen], {tp: target[tp] for tp in share})
+                 for share in shares],
+                advanced,
+                log,
+            )  # fmt: skip
+            for tp in tps:
+                position[tp] = target[tp]
+                consumer.seek(tp, target[tp])
+        else:
+            consume(target)
+        with conn.transaction():
+            target_of.index()
         if not fresh_group:
             target = _targets(tps, stored_offsets(conn, group_id, topic))
             consume(target)
@@ -219,6 +356,12 @@ def rebuild_from_kafka(
     finally:
         consumer.close()
         conn.close()
+
+
+def _shares(tps: Sequence[TopicPartition], workers: int | None) -> list[list[TopicPartition]]:
+    """The partitions dealt out to the workers, round robin."""
+    count = max(1, min(workers or os.cpu_count() or 1, len(tps)))
+    return [list(tps[n::count]) for n in range(count) if tps[n::count]]
 
 
 def _targets(tps: Sequence[TopicPartition], offsets: dict[int, int]) -> dict[TopicPartition, int]:
@@ -276,15 +419,49 @@ def _replay_store(
             progress(done, max(done, total))
 
 
+def _store_share(
+    settings: Settings, names: Sequence[str], stop: int, share: int, shares: int, report: Any
+) -> None:
+    """A worker process of a parallel rebuild from the store: the aggregates whose id
+    falls to `share` (of `shares`), up to position `stop`; it reports each page."""
+    from infra.bootstrap import build_ledger
+
+    ledger = build_ledger(settings)  # its own: a pool does not survive a fork
+    conn = psycopg.connect(settings.psycopg_conninfo(), autocommit=True)
+    try:
+        target_of = _Shadow(ReadStore(conn, "postgres"), projections_named(names))
+        encoder = Encoder(ledger.mapper)
+        log = _QueueLog(report)
+        position = 0
+        while True:
+            page = ledger.recorder.select_notifications(
+                start=position, limit=PAGE, stop=stop, inclusive_of_start=False
+            )
+            if not page:
+                break
+            mine = [n for n in page if cast(UUID, n.originator_id).int % shares == share]
+            with conn.transaction():
+                target_of.apply([encoder.message(n) for n in mine], log)
+            position = page[-1].id
+            report.put(("page", len(mine)))
+        report.put(("done", target_of.skipped))
+    finally:
+        conn.close()
+        ledger.close()
+
+
 def rebuild_from_store(
     settings: Settings,
     ledger: DealLedger,
     projections: Sequence[str] | None,
     log: Any,
     progress: Progress | None = None,
+    workers: int | None = None,
 ) -> int:
     """Replays the ledger's notification log into shadow tables and swaps them in,
-    having applied, under lock, everything up to the ledger head at that moment."""
+    having applied, under lock, everything up to the ledger head at that moment. The
+    bulk runs in `workers` processes (default: one per CPU), each taking the
+    aggregates whose id falls to it, so they never touch the same rows."""
     chosen = projections_named(projections)
     conn = psycopg.connect(settings.psycopg_conninfo(), autocommit=True)
     try:
@@ -292,9 +469,30 @@ def rebuild_from_store(
         target_of = _Shadow(store, chosen)
         with serialised_ddl(conn), conn.transaction():
             target_of.prepare()
-        position, done = _replay_store(
-            target_of, ledger, 0, None, log, progress, 0, conn.transaction
-        )
+        head = ledger.recorder.max_notification_id() or 0
+        shares = max(1, workers or os.cpu_count() or 1)
+        if shares > 1 and head >= 2 * PAGE:
+            contract()  # built before the fork: every worker starts with it
+            counts = {"done": 0}
+
+            def advanced(count: int) -> None:
+                counts["done"] += count
+                if progress:
+                    progress(counts["done"], max(counts["done"], head))
+
+            target_of.skipped += _in_parallel(
+                _store_share,
+                [(settings, [p.name for p in chosen], head, n, shares) for n in range(shares)],
+                advanced,
+                log,
+            )
+            position, done = head, counts["done"]
+        else:
+            position, done = _replay_store(
+                target_of, ledger, 0, None, log, progress, 0, conn.transaction
+            )
+        with conn.transaction():
+            target_of.index()
         with conn.transaction():
             live = [t.name for t in target_of.tables if t.name != POSITIONS.name]
             store.execute(f"LOCK TABLE {', '.join(live)} IN ACCESS EXCLUSIVE MODE")

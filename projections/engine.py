@@ -101,6 +101,7 @@ class _Pass:
     docs: dict[str, Doc]  # the rows as folded so far
     versions: dict[str, int]  # applied version per aggregate
     changed: dict[str, int] = field(default_factory=dict)  # versions applied in this batch
+    folded: set[int] = field(default_factory=set)  # the batch's messages folded in
 
 
 def apply_batch(
@@ -111,43 +112,76 @@ def apply_batch(
 ) -> BatchOutcome:
     """Applies `messages` to `projections` in the caller's transaction (see the module
     docstring). Refused messages are reported, not raised; a database error is raised
-    (the caller rolls back, see `BatchEngine`)."""
-    outcome = BatchOutcome()
-    folded: set[int] = set()
-    seen: set[int] = set()
-    refused: dict[int, str] = {}
+    (the caller rolls back, see `BatchEngine`).
+
+    A message one read model refuses is applied to none: the folds are pure, so when a
+    refusal turns up the batch is simply folded again without it."""
+    by_type: dict[str, list[int]] = {}
+    for index, message in enumerate(messages):
+        by_type.setdefault(message.aggregate_type, []).append(index)
+    plans = []
     for projection in projections:
-        relevant = [(i, m) for i, m in enumerate(messages) if m.aggregate_type in projection.folds]
-        state = _read(store, projection, [m for _, m in relevant], naming)
-        for i, message in relevant:
-            seen.add(i)
-            if i in refused:
-                continue
-            aggregate_id = message.aggregate_id
-            if message.aggregate_version <= state.versions.get(aggregate_id, 0):
-                continue
-            fold = projection.folds[message.aggregate_type]
-            try:
-                doc = fold(state.docs.get(aggregate_id, EMPTY), message)
-            except Exception as exc:  # a fold refusing its input: that message only
-                refused[i] = f"{projection.name}: {type(exc).__name__}: {exc}"
-                continue
-            state.docs[aggregate_id] = doc
-            state.versions[aggregate_id] = message.aggregate_version
-            state.changed[aggregate_id] = message.aggregate_version
-            folded.add(i)
+        # Within one aggregate type messages keep their order, which is all a fold needs.
+        indexes = [i for kind in projection.folds for i in by_type.get(kind, ())]
+        read = _read(store, projection, [messages[i] for i in indexes], naming)
+        plans.append((projection, indexes, read))
+    refused: dict[int, str] = {}
+    while True:
+        passes = []
+        before = len(refused)
+        for projection, indexes, read in plans:
+            passes.append(_fold_all(projection, indexes, read, messages, refused))
+        if len(refused) == before:
+            break
+    folded: set[int] = set()
+    for (projection, _, _), state in zip(plans, passes, strict=True):
         _write(store, projection, state, naming)
-        if messages:
-            store.upsert_rows(
-                naming(POSITIONS.name),
-                ("projection", "position"),
-                [(projection.name, max(m.position for m in messages))],
-                keep_greater="position",
-            )
-    outcome.refused = sorted(refused.items())
-    outcome.applied = len(folded - set(refused))
-    outcome.skipped = len(seen - folded - set(refused))
-    return outcome
+        folded |= state.folded
+    if messages:
+        top = max(m.position for m in messages)
+        store.upsert_rows(
+            naming(POSITIONS.name),
+            ("projection", "position"),
+            [(projection.name, top) for projection in projections],
+            types=("text", "bigint"),
+            keep_greater="position",
+        )
+    seen = {i for _, indexes, _ in plans for i in indexes}
+    return BatchOutcome(
+        applied=len(folded),
+        skipped=len(seen - folded - set(refused)),
+        refused=sorted(refused.items()),
+    )
+
+
+def _fold_all(
+    projection: Projection,
+    indexes: Sequence[int],
+    read: _Pass,
+    messages: Sequence[EventMessage],
+    refused: dict[int, str],
+) -> _Pass:
+    """Folds the messages at `indexes` (but the refused) onto the rows as read; a fold
+    that raises adds its message to `refused`."""
+    state = _Pass(originals=read.originals, docs=dict(read.originals), versions=dict(read.versions))
+    folds = projection.folds
+    docs, versions, changed = state.docs, state.versions, state.changed
+    for i in indexes:
+        if i in refused:
+            continue
+        message = messages[i]
+        aggregate_id = message.aggregate_id
+        if message.aggregate_version <= versions.get(aggregate_id, 0):
+            continue  # a duplicate or a stale re-delivery
+        try:
+            doc = folds[message.aggregate_type](docs.get(aggregate_id, EMPTY), message)
+        except Exception as exc:  # a fold refusing its input: that message only
+            refused[i] = f"{projection.name}: {type(exc).__name__}: {exc}"
+            continue
+        docs[aggregate_id] = doc
+        versions[aggregate_id] = changed[aggregate_id] = message.aggregate_version
+        state.folded.add(i)
+    return state
 
 
 def _read(
@@ -188,20 +222,22 @@ def _write(store: ReadStore, projection: Projection, state: _Pass, naming: Namin
         rows: list[tuple[Any, ...]] = []
         names = table.column_names
         for aggregate_id in state.changed:
-            doc = state.docs.get(aggregate_id, EMPTY)
-            new = doc.get(table.name, ())
-            if new == state.originals.get(aggregate_id, EMPTY).get(table.name, ()):
+            new = state.docs.get(aggregate_id, EMPTY).get(table.name, ())
+            old = state.originals.get(aggregate_id, EMPTY).get(table.name, ())
+            if new == old:
                 continue
-            replaced.append(aggregate_id)
+            if old:  # rows of an aggregate new to this table need no delete
+                replaced.append(aggregate_id)
             rows.extend(tuple(row[c] for c in names) for row in new)
+        physical = naming(table.name)
         if replaced:
-            physical = naming(table.name)
             store.delete_in(physical, table.key, replaced)
-            store.insert_rows(physical, names, rows)
+        store.insert_rows(physical, names, rows)
     store.upsert_rows(
         naming(projection.applied_table.name),
         ("aggregate_id", "version"),
         sorted(state.changed.items()),
+        types=("text", "bigint"),
     )
 
 

@@ -222,10 +222,13 @@ class ReadStore:
         columns: Sequence[str],
         rows: Sequence[Sequence[Any]],
         *,
+        types: Sequence[str],
         keep_greater: str | None = None,
     ) -> None:
         """Inserts `rows`, replacing on a primary-key conflict (the first column is the
-        key); with `keep_greater`, that column never moves down."""
+        key); with `keep_greater`, that column never moves down. `types` are the
+        columns' SQL types: on PostgreSQL the rows go as one array per column, so the
+        statement has as many parameters as columns, however many rows."""
         if not rows:
             return
         names = ", ".join(columns)
@@ -245,14 +248,11 @@ class ReadStore:
                     f"INSERT INTO {table} ({names}) VALUES ({marks}) {conflict}", rows
                 )
             else:
-                one = "(" + ", ".join(["%s"] * len(columns)) + ")"
-                for start in range(0, len(rows), 5000):
-                    part = rows[start : start + 5000]
-                    cursor.execute(
-                        f"INSERT INTO {table} ({names}) VALUES {', '.join([one] * len(part))} "
-                        + conflict,
-                        [value for row in part for value in row],
-                    )
+                arrays = ", ".join(f"%s::{kind}[]" for kind in types)
+                cursor.execute(
+                    f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays}) {conflict}",
+                    [list(column) for column in zip(*rows, strict=True)],
+                )
         finally:
             cursor.close()
 

@@ -154,12 +154,17 @@ def _kafka_reachable(settings: Settings) -> bool:
 @app.command()
 def schemas(
     out: Annotated[str, typer.Option(help="the directory to write them to")] = "docs/events",
+    asyncapi: Annotated[
+        str, typer.Option(help="where to write the AsyncAPI document of every topic")
+    ] = "docs/asyncapi.json",
 ) -> None:
-    """write the JSON Schema of every event type"""
+    """write the JSON Schema of every event type and the AsyncAPI document"""
     with session("schemas"):
         # Imported here, not at the top: for start-up time (the schemas are built
         # from every event class).
+        from infra.kafka.asyncapi import write_asyncapi
         from projections.contract.schemas import write_schemas
 
         written = write_schemas(Path(out))
         print(f"wrote {len(written)} files to {out}")
+        print(f"wrote {write_asyncapi(Path(asyncapi))}")

@@ -34,6 +34,7 @@ T = TypeVar("T")
 Mode = Literal["embedded", "inline", "kafka"]
 LEDGER = "ledger"
 
+
 class ReadFeed(Protocol):
     """What keeps read models fed in-process from the ledger (embedded and inline
     modes). The composition root hands one in (`Wiring.read_feed`), so the API never

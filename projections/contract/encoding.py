@@ -11,7 +11,6 @@ goes the long way, through the ledger's mapper, which upcasts it.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -21,6 +20,7 @@ from hashlib import sha1
 from typing import Any, cast
 from uuid import UUID
 
+import orjson
 from eventsourcing.persistence import Mapper, Notification
 from eventsourcing.utils import resolve_topic
 
@@ -128,7 +128,7 @@ def message_document(event: Any, position: int) -> dict[str, Any]:
 
 
 def to_bytes(document: Mapping[str, Any]) -> bytes:
-    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
+    return orjson.dumps(document)
 
 
 def cloudevent_headers(document: Mapping[str, Any]) -> list[tuple[str, bytes]]:
@@ -227,7 +227,7 @@ class Encoder:
         cls = resolve_topic(notification.topic)
         kind = kind_of(cls)
         try:
-            state = json.loads(notification.state)
+            state = orjson.loads(notification.state)
             if state.pop("class_version", 1) != kind.class_version or not isinstance(state, dict):
                 raise _NotPlain("an older class version: upcast by the mapper")
             timestamp = state.pop("timestamp")["_data_"]

@@ -31,7 +31,6 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    PrivateAttr,
     TypeAdapter,
     ValidationError,
     create_model,
@@ -84,8 +83,6 @@ class EventMessage(BaseModel):
 
     #: `aggregate.event`, e.g. `registration.approved`: what projections match on.
     name: ClassVar[str] = ""
-    # The type the record named, when an older version was upcast on the way in.
-    _published_as: str | None = PrivateAttr(default=None)
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
@@ -182,7 +179,11 @@ class Contract:
         """The message in a record's value, or InvalidMessage saying why it is not one."""
         if value is None:
             raise InvalidMessage("message has no value")
-        raw = value.encode() if isinstance(value, str) else bytes(value)
+        raw = (
+            value
+            if type(value) is bytes
+            else (value.encode() if isinstance(value, str) else bytes(value))
+        )
         # The type is read off the bytes so that one model validates them in one pass;
         # the model checks `event_type` again, so a misleading match cannot pass.
         found = _EVENT_TYPE.search(raw, 0, 512)
@@ -192,20 +193,21 @@ class Contract:
                 message = model.model_validate_json(raw)
             else:
                 message = self._adapter.validate_json(raw)
+            published = message.event_type
         except ValidationError as exc:
-            message = self._older_version(raw, exc, model is not None)
-        _check_ce_type(headers, self._published_type(raw, message))
+            published, message = self._older_version(raw, exc, model is not None)
+        if headers:
+            _check_ce_type(headers, published)
         return message
 
     def from_json(self, document: Mapping[str, Any]) -> EventMessage:
         """A message from its decoded JSON object (checked exactly as `parse` does)."""
         return self.parse(json.dumps(document, separators=(",", ":"), ensure_ascii=False))
 
-    def _published_type(self, raw: bytes, message: EventMessage) -> str:
-        """The type the record named (an upcast message was published as an older one)."""
-        return message._published_as or message.event_type
-
-    def _older_version(self, raw: bytes, error: ValidationError, typed: bool) -> EventMessage:
+    def _older_version(
+        self, raw: bytes, error: ValidationError, typed: bool
+    ) -> tuple[str, EventMessage]:
+        """(the type the record named, the message upcast to the current version)."""
         document = _object(raw)
         if typed:  # a published type whose message is off its schema
             raise _invalid(error, document) from None
@@ -227,8 +229,7 @@ class Contract:
             message = self._adapter.validate_json(json.dumps(document))
         except ValidationError as exc:
             raise _invalid(exc, document) from None
-        message._published_as = published
-        return message
+        return published, message
 
 
 def _object(raw: bytes) -> dict[str, Any]:
@@ -263,8 +264,9 @@ def _invalid(error: ValidationError, document: Mapping[str, Any] | None = None) 
 
 
 def _check_ce_type(headers: Headers, published: str) -> None:
+    expected = published.encode()
     for name, header in headers or ():
-        if name == "ce_type" and header != published.encode():
+        if name == "ce_type" and header != expected:
             raise InvalidMessage(
                 f"header ce_type {header[:200]!r} disagrees with the body's event_type "
                 f"{published!r}"

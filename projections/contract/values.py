@@ -66,9 +66,12 @@ def _known_currency(value: str) -> str:
 
 
 def _utc(value: datetime) -> datetime:
-    if value.utcoffset() != timedelta(0):
+    if value.utcoffset() != _ZERO:
         raise ValueError("times are published in UTC (offset +00:00)")
-    return value.astimezone(UTC)
+    return value if value.tzinfo is UTC else value.replace(tzinfo=UTC)
+
+
+_ZERO = timedelta(0)
 
 
 #: Exact decimals, published as strings; decoded to `Decimal`.
@@ -92,8 +95,8 @@ UtcTime = Annotated[
     PlainSerializer(datetime.isoformat),
     WithJsonSchema(TIME_SCHEMA),
 ]
-Text = Annotated[str, Field(pattern=NO_NUL)]
-NonEmptyText = Annotated[str, Field(min_length=1, pattern=NO_NUL)]
+Text = str
+NonEmptyText = Annotated[str, Field(min_length=1)]
 BigInt = Annotated[int, Field(ge=1, le=MAX_BIGINT)]
 
 

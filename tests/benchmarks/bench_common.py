@@ -45,6 +45,8 @@ class Scale:
     memory_checkpoints: int  # scenario 7
     memory_reps: int  # scenario 7: measured passes (a full pass takes minutes)
     memory_seconds: float  # scenario 7: time budget of one projector pass
+    backlog_events: int  # scenario 8: events the projector catches up
+    http_seconds: float  # scenario 9: length of one measured repetition
     run_seconds: float  # whole run: scenario 7's pass is cut to finish within it (0: no cap)
 
     def to_json(self) -> dict[str, Any]:
@@ -61,13 +63,15 @@ FULL = Scale(
     audit_events=10_000,
     load_events=(100, 1_000, 10_000),
     relay_events=10_000,
-    rebuild_events=2_500,
+    rebuild_events=50_000,
     freshness_seconds=8.0,
     memory_events=200_000,
     memory_checkpoints=10,
     memory_reps=1,
     memory_seconds=900.0,
-    run_seconds=880.0,
+    backlog_events=100_000,
+    http_seconds=15.0,
+    run_seconds=1500.0,
 )
 
 QUICK = Scale(
@@ -80,12 +84,14 @@ QUICK = Scale(
     audit_events=2_000,
     load_events=(100, 1_000, 2_000),
     relay_events=1_500,
-    rebuild_events=600,
+    rebuild_events=5_000,
     freshness_seconds=2.0,
     memory_events=1_500,
     memory_checkpoints=4,
     memory_reps=2,
     memory_seconds=60.0,
+    backlog_events=5_000,
+    http_seconds=4.0,
     run_seconds=0.0,
 )
 

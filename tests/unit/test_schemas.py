@@ -554,3 +554,22 @@ def test_the_consumer_guide_catalogues_every_event_type() -> None:
     guide = CONSUMER_GUIDE.read_text(encoding="utf-8")
     missing = [t for t in _schemas() if f"`{t}`" not in guide]
     assert not missing, f"docs/analytics-consumers.md does not list {missing}"
+
+
+def test_docs_asyncapi_is_up_to_date(tmp_path: Path) -> None:
+    from infra.kafka.asyncapi import write_asyncapi
+
+    fresh = write_asyncapi(tmp_path / "asyncapi.json").read_text()
+    committed = (REPO / "docs" / "asyncapi.json").read_text()
+    assert fresh == committed, "run `dealledger schemas` and commit docs/asyncapi.json"
+
+
+def test_the_asyncapi_document_has_every_event_type_on_the_events_channel() -> None:
+    from infra.kafka.asyncapi import asyncapi_document
+
+    document = asyncapi_document()
+    names = {
+        document["components"]["messages"][ref["$ref"].rsplit("/", 1)[1]]["name"]
+        for ref in document["channels"]["events"]["messages"].values()
+    }
+    assert names == set(_schemas())
