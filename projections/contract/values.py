@@ -51,7 +51,6 @@ TIME_SCHEMA: dict[str, Any] = {
 
 # Checked in pydantic's core where a pattern can say it; Python runs only where a
 # value must be converted or a pattern cannot say it (a real calendar date, UTC).
-NO_NUL = r"^[^\x00]*$"
 
 
 def _real_date(value: str) -> str:
