@@ -31,7 +31,12 @@ from infra.kafka.admin import ensure_topics
 from infra.reconnect import run_until_stopped
 from infra.settings import Settings
 from infra.store.ddl import serialised_ddl
-from infra.store.positions import ensure_position_tables, store_offset, stored_offsets
+from infra.store.positions import (
+    ensure_position_tables,
+    store_offset,
+    store_offsets,
+    stored_offsets,
+)
 from projections.contract.models import EventMessage, InvalidMessage, contract
 from projections.engine import BatchEngine
 from projections.read_models import create_tables, projections_named
@@ -73,7 +78,7 @@ class ProjectorHost:
         *,
         group_id: str | None = None,
         projections: Sequence[str] | None = None,
-        max_records: int = 2000,
+        max_records: int = 4000,
     ) -> None:
         self.settings = settings
         self.log = log
@@ -157,11 +162,16 @@ class ProjectorHost:
             dead.extend((sources[index], why) for index, why in outcome.refused)
             # Dead letters are acknowledged before the offsets move past them.
             self.dead_letters.publish(dead, timeout=30)
-            for tp, records in batches.items():
-                if records:
-                    store_offset(
-                        self.conn, self.group_id, tp.topic, tp.partition, records[-1].offset + 1
-                    )
+            store_offsets(
+                self.conn,
+                self.group_id,
+                self.topic,
+                {
+                    tp.partition: records[-1].offset + 1
+                    for tp, records in batches.items()
+                    if records
+                },
+            )
         self.applied += outcome.applied
         self.skipped += outcome.skipped
         self.log.debug(

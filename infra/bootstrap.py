@@ -262,11 +262,13 @@ class Wiring:
 
     # -- processes -------------------------------------------------------------------
 
-    def relay(self, *, batch_size: int = 1000) -> Relay:
+    def relay(self, *, batch_size: int | None = None) -> Relay:
         from infra.kafka.relay import Relay
         from infra.logging import get_logger
 
-        relay = Relay(self.ledger(), self.settings, get_logger("relay"), batch_size=batch_size)
+        relay = Relay(self.ledger(), self.settings, get_logger("relay"))
+        if batch_size is not None:
+            relay.batch_size = batch_size
         self._parts.setdefault("relays", []).append(relay)
         return relay
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from projections.contract.models import EventMessage
-from projections.store import POSITIONS, ReadStore, Table
+from projections.store import COPY_FROM, POSITIONS, ReadStore, Table
 
 Row = dict[str, Any]
 #: The rows of one aggregate in one projection, by table name (absent: no rows).
@@ -119,12 +119,20 @@ def apply_batch(
     by_type: dict[str, list[int]] = {}
     for index, message in enumerate(messages):
         by_type.setdefault(message.aggregate_type, []).append(index)
-    plans = []
-    for projection in projections:
-        # Within one aggregate type messages keep their order, which is all a fold needs.
-        indexes = [i for kind in projection.folds for i in by_type.get(kind, ())]
-        read = _read(store, projection, [messages[i] for i in indexes], naming)
-        plans.append((projection, indexes, read))
+    # Within one aggregate type messages keep their order, which is all a fold needs.
+    indexes_of = [
+        [i for kind in projection.folds for i in by_type.get(kind, ())]
+        for projection in projections
+    ]
+    reads = _read_all(
+        store,
+        [
+            (p, [messages[i] for i in indexes])
+            for p, indexes in zip(projections, indexes_of, strict=True)
+        ],
+        naming,
+    )
+    plans = list(zip(projections, indexes_of, reads, strict=True))
     refused: dict[int, str] = {}
     while True:
         passes = []
@@ -134,9 +142,11 @@ def apply_batch(
         if len(refused) == before:
             break
     folded: set[int] = set()
+    writes: list[tuple[str, Any]] = []
     for (projection, _, _), state in zip(plans, passes, strict=True):
-        _write(store, projection, state, naming)
+        writes.extend(_writes(projection, state, naming))
         folded |= state.folded
+    _run_writes(store, writes)
     if messages:
         top = max(m.position for m in messages)
         store.upsert_rows(
@@ -184,39 +194,60 @@ def _fold_all(
     return state
 
 
-def _read(
-    store: ReadStore, projection: Projection, messages: Sequence[EventMessage], naming: Naming
-) -> _Pass:
-    ids_by_type: dict[str, dict[str, None]] = {}
-    for message in messages:
-        ids_by_type.setdefault(message.aggregate_type, {})[message.aggregate_id] = None
-    every = [i for ids in ids_by_type.values() for i in ids]
-    versions: dict[str, int] = {}
-    docs: dict[str, Doc] = {}
-    if every:
-        applied = projection.applied_table
-        versions = {
-            str(a): int(v)
-            for a, v in store.select_in(
-                naming(applied.name), ("aggregate_id", "version"), "aggregate_id", every
+def _read_all(
+    store: ReadStore,
+    plans: Sequence[tuple[Projection, Sequence[EventMessage]]],
+    naming: Naming,
+) -> list[_Pass]:
+    """The applied versions and current rows of every aggregate the messages of each
+    plan touch: one query per table, all sent together."""
+    queries: list[tuple[str, Sequence[str], str, Sequence[str]]] = []
+    shapes: list[list[tuple[Table | None, int]]] = []
+    for projection, messages in plans:
+        ids_by_type: dict[str, dict[str, None]] = {}
+        for message in messages:
+            ids_by_type.setdefault(message.aggregate_type, {})[message.aggregate_id] = None
+        every = [i for ids in ids_by_type.values() for i in ids]
+        shape: list[tuple[Table | None, int]] = []
+        if every:
+            applied = projection.applied_table
+            shape.append((None, len(queries)))
+            queries.append(
+                (naming(applied.name), ("aggregate_id", "version"), "aggregate_id", every)
             )
-        }
-        for aggregate_type, ids in ids_by_type.items():
-            for table in projection.tables_of(aggregate_type):
-                names = table.column_names
-                found: dict[str, list[Row]] = {}
-                for values in store.select_in(naming(table.name), names, table.key, list(ids)):
-                    row = dict(zip(names, values, strict=True))
-                    found.setdefault(row[table.key], []).append(row)
-                for aggregate_id, rows in found.items():
-                    rows.sort(key=lambda r: tuple(r[c] for c in table.primary_key))
-                    docs[aggregate_id] = {**docs.get(aggregate_id, EMPTY), table.name: tuple(rows)}
-    return _Pass(originals=docs, docs=dict(docs), versions=versions)
+            for aggregate_type, ids in ids_by_type.items():
+                for kept in projection.tables_of(aggregate_type):
+                    shape.append((kept, len(queries)))
+                    queries.append((naming(kept.name), kept.column_names, kept.key, list(ids)))
+        shapes.append(shape)
+    results = store.select_many(queries)
+    passes = []
+    for shape in shapes:
+        versions: dict[str, int] = {}
+        docs: dict[str, Doc] = {}
+        for maybe_table, index in shape:
+            if maybe_table is None:
+                versions = {str(a): int(v) for a, v in results[index]}
+                continue
+            table = maybe_table
+            names = table.column_names
+            found: dict[str, list[Row]] = {}
+            for values in results[index]:
+                row = dict(zip(names, values, strict=True))
+                found.setdefault(row[table.key], []).append(row)
+            for aggregate_id, rows in found.items():
+                rows.sort(key=lambda r: tuple(r[c] for c in table.primary_key))
+                docs[aggregate_id] = {**docs.get(aggregate_id, EMPTY), table.name: tuple(rows)}
+        passes.append(_Pass(originals=docs, docs=dict(docs), versions=versions))
+    return passes
 
 
-def _write(store: ReadStore, projection: Projection, state: _Pass, naming: Naming) -> None:
+def _writes(projection: Projection, state: _Pass, naming: Naming) -> list[tuple[str, Any]]:
+    """The statements that store a projection's changed rows: ("delete", args),
+    ("insert", args) and ("upsert", args) for the store's methods of those names."""
     if not state.changed:
-        return
+        return []
+    writes: list[tuple[str, Any]] = []
     for table in projection.tables:
         replaced: list[str] = []
         rows: list[tuple[Any, ...]] = []
@@ -231,14 +262,26 @@ def _write(store: ReadStore, projection: Projection, state: _Pass, naming: Namin
             rows.extend(tuple(row[c] for c in names) for row in new)
         physical = naming(table.name)
         if replaced:
-            store.delete_in(physical, table.key, replaced)
-        store.insert_rows(physical, names, rows)
-    store.upsert_rows(
-        naming(projection.applied_table.name),
-        ("aggregate_id", "version"),
-        sorted(state.changed.items()),
-        types=("text", "bigint"),
-    )
+            writes.append(("delete", (physical, table.key, replaced)))
+        if rows:
+            writes.append(("insert", (physical, names, rows)))
+    applied = (naming(projection.applied_table.name), ("aggregate_id", "version"))
+    writes.append(("upsert", (*applied, sorted(state.changed.items()), ("text", "bigint"))))
+    return writes
+
+
+def _run_writes(store: ReadStore, writes: Sequence[tuple[str, Any]]) -> None:
+    """Runs the writes, in one round trip unless one of them is a COPY."""
+    small = all(kind != "insert" or len(args[2]) < COPY_FROM for kind, args in writes)
+    with store.pipelined(when=small and len(writes) > 1):
+        for kind, args in writes:
+            if kind == "delete":
+                store.delete_in(*args)
+            elif kind == "insert":
+                store.insert_rows(*args)
+            else:
+                table, columns, rows, types = args
+                store.upsert_rows(table, columns, rows, types=types)
 
 
 class BatchEngine:

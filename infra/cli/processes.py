@@ -21,7 +21,9 @@ def relay(
     status: Annotated[
         bool, typer.Option("--status", help="print the relay's lag and exit")
     ] = False,
-    batch_size: Annotated[int, typer.Option(help="stored events read per batch")] = 1000,
+    batch_size: Annotated[
+        int | None, typer.Option(help="stored events read per page (default: 5,000)")
+    ] = None,
 ) -> None:
     """publish stored events to Kafka (long-running)"""
     with session("relay") as wiring:

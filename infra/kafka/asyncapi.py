@@ -228,9 +228,10 @@ def asyncapi_document(settings: Settings | None = None) -> dict[str, Any]:
             settings.events_dlq_topic, "Records the projectors could not apply.", "deadLetter"
         ),
         "commands": channel(
-            settings.commands_topic, "Commands for `dealledger command-consumer`.",
+            settings.commands_topic,
+            "Commands for `dealledger command-consumer`.",
             "commandEnvelope",
-        ),  # fmt: skip
+        ),
         "commandResults": channel(
             settings.command_results_topic,
             "One result per command envelope, keyed by its command_id.",

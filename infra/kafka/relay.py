@@ -21,12 +21,16 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import psycopg
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
+from kafka.partitioner import DefaultPartitioner, Partitioner
+from kafka.partitioner.default import murmur2
 
 from commands.ledger import DealLedger
 from infra.kafka.admin import ensure_topics
@@ -42,10 +46,16 @@ from infra.store.positions import (
 from projections.contract.encoding import Encoder
 
 RELAY_NAME = "events"
+# Stored events read (and sent) at a time.
+PAGE = 5000
+# Pages sent before the relay waits for the oldest one's acknowledgement: enough that
+# the producer always has the next page while the broker acknowledges the last.
+PAGES_IN_FLIGHT = 3
 
 # A broker that stops answering surfaces as a delivery error within seconds: the
-# producer gives up on a record after DELIVERY_TIMEOUT_MS, the flush waits just longer
-# than that, and the batch is then sent again (at least once; consumers dedupe).
+# producer gives up on a record after DELIVERY_TIMEOUT_MS, the relay waits for a page's
+# acknowledgement just longer than that, and then sends it again (at least once;
+# consumers dedupe).
 REQUEST_TIMEOUT_MS = 5_000
 DELIVERY_TIMEOUT_MS = 10_000
 FLUSH_TIMEOUT_S = DELIVERY_TIMEOUT_MS / 1000 + 2
@@ -55,13 +65,48 @@ FLUSH_TIMEOUT_S = DELIVERY_TIMEOUT_MS / 1000 + 2
 RECONNECT_BACKOFF_MAX_MS = int(RETRY_DELAY_MAX_S * 1000)
 
 
-def make_producer(settings: Settings) -> KafkaProducer:
-    # Batching: the relay sends a page of events and then waits for all of them, so a
-    # linger only delays the last partial batch; 2 ms lets a burst share requests while
-    # a lone event still goes out at once. Batches of 256 KiB hold a full page per
-    # partition. No compression: the messages are small JSON on loopback or a LAN,
-    # where compressing costs the relay more CPU than it saves in bytes.
-    return KafkaProducer(
+class KeyHashPartitioner(Partitioner):  # type: ignore[misc]
+    """The default partitioner (murmur2 of the key, as Java clients hash it), with each
+    key's hash remembered: kafka-python computes murmur2 in pure Python, and the relay
+    sends an aggregate's events, all with one key, again and again."""
+
+    def __init__(self) -> None:
+        self._default = DefaultPartitioner()
+        self._hash = lru_cache(maxsize=65_536)(_positive_murmur2)
+
+    def partition(
+        self,
+        topic: str,
+        key: Any,
+        serialized_key: bytes | None,
+        value: Any,
+        serialized_value: Any,
+        cluster: Any,
+    ) -> int:
+        if serialized_key is None or topic not in cluster.topics():
+            return int(
+                self._default.partition(
+                    topic, key, serialized_key, value, serialized_value, cluster
+                )
+            )
+        partitions = sorted(cluster.partitions_for_topic(topic))
+        return int(partitions[self._hash(serialized_key) % len(partitions)])
+
+
+def _positive_murmur2(key: bytes) -> int:
+    return int(murmur2(key)) & 0x7FFFFFFF
+
+
+def producer_settings(settings: Settings) -> dict[str, Any]:
+    """The relay's producer configuration.
+
+    Batching: the relay keeps a few pages in flight, so a linger only delays the last
+    partial batch; 2 ms lets a burst share requests while a lone event still goes out
+    at once. Batches of 256 KiB hold a page's events per partition. No compression:
+    the messages are small JSON on loopback or a LAN, where compressing costs the
+    relay more CPU than it saves in bytes. Idempotent with acks=all, so a retried
+    request never duplicates or reorders an aggregate's events."""
+    return dict(
         bootstrap_servers=settings.bootstrap_servers,
         acks="all",
         enable_idempotence=True,
@@ -74,6 +119,10 @@ def make_producer(settings: Settings) -> KafkaProducer:
         max_block_ms=DELIVERY_TIMEOUT_MS,
         reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
     )
+
+
+def make_producer(settings: Settings) -> KafkaProducer:
+    return KafkaProducer(**producer_settings(settings), partitioner=KeyHashPartitioner())
 
 
 @dataclass(frozen=True)
@@ -93,7 +142,7 @@ class Relay:
         settings: Settings,
         log: Any,
         *,
-        batch_size: int = 1000,
+        batch_size: int = PAGE,
         relay_name: str = RELAY_NAME,
     ) -> None:
         self.ledger = ledger
@@ -105,6 +154,9 @@ class Relay:
         ensure_position_tables(self.conn)
         self.encoder = Encoder(ledger.mapper)
         self._producer: KafkaProducer | None = None
+        # Pages sent and not yet recorded: (first position, last position, futures).
+        self._in_flight: deque[tuple[int, int, list[Any]]] = deque()
+        self._sent_through: int | None = None  # the last position sent
         self._offsets: dict[int, int] | None = None  # highest offset written, per partition
         self._listening = False
 
@@ -126,32 +178,61 @@ class Relay:
             self._producer = None
 
     def publish_batch(self) -> int:
-        """Publish the next batch; returns how many events were acknowledged."""
-        start = published_position(self.conn, self.relay_name)
-        notifications = self.ledger.recorder.select_notifications(
-            start=start, limit=self.batch_size, inclusive_of_start=False
-        )
-        if not notifications:
-            return 0
-        producer = self._producer_or_connect()
-        topic = self.settings.events_topic
-        futures = []
-        for notification in notifications:
-            event = self.encoder.encode(notification)
-            futures.append(
-                producer.send(topic, key=event.key, value=event.value, headers=event.headers)
+        """Sends the next page of events and records whatever pages the broker has
+        acknowledged since; returns how many events it sent (0: none were left, and
+        then every page sent is acknowledged and recorded before it returns).
+
+        Pages are pipelined: the next one is read and sent while the broker still
+        acknowledges the last, and positions are recorded in order as pages complete,
+        so the relay never waits idle on a round trip. On any failure the pages in
+        flight are forgotten and sending starts again from the recorded position (at
+        least once; consumers skip duplicates by aggregate version)."""
+        try:
+            start = self._sent_through
+            if start is None:
+                start = published_position(self.conn, self.relay_name)
+            notifications = self.ledger.recorder.select_notifications(
+                start=start, limit=self.batch_size, inclusive_of_start=False
             )
-        producer.flush(timeout=FLUSH_TIMEOUT_S)
-        if self._offsets is None:
-            self._offsets = last_mark(self.conn, self.relay_name)
-        for future in futures:
-            written = future.get(timeout=0)  # raises the delivery error, if any
-            if written.offset > self._offsets.get(written.partition, -1):
-                self._offsets[written.partition] = written.offset
-        last = notifications[-1].id
-        record_published(self.conn, self.relay_name, last, self._offsets)
-        self.log.info("published", count=len(notifications), first=notifications[0].id, last=last)
+            if notifications:
+                producer = self._producer_or_connect()
+                topic = self.settings.events_topic
+                futures = []
+                for notification in notifications:
+                    event = self.encoder.encode(notification)
+                    futures.append(
+                        producer.send(
+                            topic, key=event.key, value=event.value, headers=event.headers
+                        )
+                    )
+                self._in_flight.append((notifications[0].id, notifications[-1].id, futures))
+                self._sent_through = notifications[-1].id
+            # Wait for the oldest page only when the pipeline is full or nothing is left.
+            self._record_acknowledged(
+                wait=not notifications or len(self._in_flight) > PAGES_IN_FLIGHT
+            )
+        except BaseException:
+            self._in_flight.clear()
+            self._sent_through = None
+            raise
         return len(notifications)
+
+    def _record_acknowledged(self, *, wait: bool) -> None:
+        """Records, in order, the pages whose every event the broker acknowledged;
+        with `wait`, waits for the oldest (and, when nothing new is sent, for all)."""
+        while self._in_flight:
+            first, last, futures = self._in_flight[0]
+            if not wait and not all(future.is_done for future in futures):
+                return
+            if self._offsets is None:
+                self._offsets = last_mark(self.conn, self.relay_name)
+            for future in futures:
+                written = future.get(timeout=FLUSH_TIMEOUT_S)  # raises the delivery error
+                if written.offset > self._offsets.get(written.partition, -1):
+                    self._offsets[written.partition] = written.offset
+            record_published(self.conn, self.relay_name, last, self._offsets)
+            self._in_flight.popleft()
+            self.log.info("published", count=len(futures), first=first, last=last)
 
     def wait_for_events(self, stop: threading.Event, seconds: float) -> None:
         """Sleeps until the event store notifies an append, `stop` is set, or `seconds`."""
@@ -209,6 +290,10 @@ class Relay:
 
     def close(self) -> None:
         if self._producer is not None:
-            self._producer.flush(timeout=10)
+            try:  # what the broker has acknowledged is recorded, not sent again
+                self._producer.flush(timeout=10)
+                self._record_acknowledged(wait=True)
+            except (KafkaError, psycopg.Error) as exc:
+                self.log.debug("pages in flight left to be sent again", error=repr(exc))
         self._drop_producer()
         self.conn.close()

@@ -104,6 +104,25 @@ def stored_offsets(
     return {int(str(p)): int(str(o)) for p, o in rows}
 
 
+def store_offsets(
+    conn: psycopg.Connection[tuple[object, ...]],
+    group_id: str,
+    topic: str,
+    next_offsets: Mapping[int, int],
+) -> None:
+    """Several partitions' next offsets in one statement, inside the caller's transaction."""
+    if not next_offsets:
+        return
+    partitions = sorted(next_offsets)
+    conn.execute(
+        "INSERT INTO consumer_offsets (group_id, topic, partition, next_offset) "
+        "SELECT %s, %s, p, o FROM unnest(%s::integer[], %s::bigint[]) AS u(p, o) "
+        "ON CONFLICT (group_id, topic, partition) "
+        "DO UPDATE SET next_offset = EXCLUDED.next_offset, updated_at = now()",
+        (group_id, topic, partitions, [next_offsets[p] for p in partitions]),
+    )
+
+
 def store_offset(
     conn: psycopg.Connection[tuple[object, ...]],
     group_id: str,

@@ -134,22 +134,26 @@ def to_bytes(document: Mapping[str, Any]) -> bytes:
 def cloudevent_headers(document: Mapping[str, Any]) -> list[tuple[str, bytes]]:
     """CloudEvents 1.0 Kafka protocol binding, binary content mode, plus extensions."""
     actor = document["actor"]
-    headers = {
-        "ce_specversion": "1.0",
-        "ce_id": document["event_id"],
-        "ce_type": document["event_type"],
-        "ce_source": CE_SOURCE,
-        "ce_subject": document["aggregate_id"],
-        "ce_time": document["occurred_at"],
-        "content-type": "application/json",
-        "ce_aggregatetype": document["aggregate_type"],
-        "ce_aggregateversion": str(document["aggregate_version"]),
-        "ce_ledgerposition": str(document["position"]),
-        "ce_actor": actor_text(actor["kind"], actor["id"], actor["role"]),
-        "ce_commandid": document["command_id"],
-        "ce_correlationid": document["correlation_id"],
-    }
-    return [(k, v.encode()) for k, v in headers.items()]
+    return [
+        _SPECVERSION,
+        ("ce_id", document["event_id"].encode()),
+        ("ce_type", document["event_type"].encode()),
+        _SOURCE,
+        ("ce_subject", document["aggregate_id"].encode()),
+        ("ce_time", document["occurred_at"].encode()),
+        _CONTENT_TYPE,
+        ("ce_aggregatetype", document["aggregate_type"].encode()),
+        ("ce_aggregateversion", str(document["aggregate_version"]).encode()),
+        ("ce_ledgerposition", str(document["position"]).encode()),
+        ("ce_actor", actor_text(actor["kind"], actor["id"], actor["role"]).encode()),
+        ("ce_commandid", document["command_id"].encode()),
+        ("ce_correlationid", document["correlation_id"].encode()),
+    ]
+
+
+_SPECVERSION = ("ce_specversion", b"1.0")
+_SOURCE = ("ce_source", CE_SOURCE.encode())
+_CONTENT_TYPE = ("content-type", b"application/json")
 
 
 @dataclass(frozen=True)
@@ -199,21 +203,26 @@ class _NotPlain(Exception):
 
 
 def _published(value: Any) -> Any:
-    if isinstance(value, dict):
-        kind = value.get("_type_")
-        if kind is not None and len(value) == 2 and "_data_" in value:
-            convert = _STORED.get(kind)
+    kind = type(value)
+    if kind is dict:
+        stored = value.get("_type_")
+        if stored is not None and len(value) == 2 and "_data_" in value:
+            convert = _STORED.get(stored)
             if convert is not None:
                 return convert(value["_data_"])
-            if kind.startswith("enum:"):
+            if stored.startswith("enum:"):
                 return value["_data_"]
-            raise _NotPlain(kind)
-        return {k: _published(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_published(v) for v in value]
-    if isinstance(value, float):
+            raise _NotPlain(stored)
+        return {k: v if type(v) in _PLAIN else _published(v) for k, v in value.items()}
+    if kind is list:
+        return [v if type(v) in _PLAIN else _published(v) for v in value]
+    if kind is float:
         raise _NotPlain("float")
     return value
+
+
+# What the store's JSON holds as is (floats never appear in ledger events).
+_PLAIN = frozenset({str, int, bool, type(None)})
 
 
 class Encoder:

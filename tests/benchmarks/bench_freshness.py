@@ -21,12 +21,12 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from commands.ledger import DealLedger
 from commands.models import CustomerIn, MoneyIn, MoveDealStage, OpenDeal
 from infra.bootstrap import build_ledger
-from infra.kafka.relay import make_producer
+from infra.kafka.relay import producer_settings
 from infra.settings import Settings
 from tests.benchmarks.bench_common import (
     ROOT,
@@ -206,7 +206,7 @@ def _raw_kafka(settings: Settings, rate: float, seconds: float, limit: int) -> l
     consumer = KafkaConsumer(
         bootstrap_servers=settings.bootstrap_servers, group_id=None, enable_auto_commit=False
     )
-    producer = make_producer(settings)
+    producer = KafkaProducer(**producer_settings(settings))
     latencies: list[float] = []
     expected = [0]
     stop = threading.Event()

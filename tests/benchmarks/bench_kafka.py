@@ -13,11 +13,11 @@ import time
 from typing import Any
 
 import psycopg
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from consumers.rebuild import rebuild_from_kafka
 from infra.bootstrap import build_ledger
-from infra.kafka.relay import Relay, make_producer
+from infra.kafka.relay import Relay, producer_settings
 from infra.settings import Settings
 from infra.store.positions import store_offset
 from projections.contract.encoding import Encoder
@@ -77,7 +77,8 @@ def relay_throughput(bench: Bench, scale: Scale) -> list[Figure]:
 
         def raw_rate(rep: int) -> float:
             topic_settings = on_topic(f"raw{rep}")
-            producer = make_producer(topic_settings)
+            # Plain kafka-python with the relay's settings (its key-hash cache is ours).
+            producer = KafkaProducer(**producer_settings(topic_settings))
             try:
                 start = time.perf_counter()
                 futures = [

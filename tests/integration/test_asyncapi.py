@@ -55,7 +55,8 @@ def test_the_official_asyncapi_parser_accepts_the_committed_document() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     summary = json.loads(result.stdout.strip().splitlines()[-1])
-    assert summary["parsed"] and summary["errors"] == 0
+    assert summary["parsed"]
+    assert summary["errors"] == 0
     assert summary["channels"] == 5
 
 
@@ -159,9 +160,7 @@ def test_every_topics_real_messages_follow_the_asyncapi_document(settings: Setti
     # The envelope the consumer rejected (a blank partner code) is off the schema too.
     assert _errors(envelope_schema, rejected)
 
-    dead = _read(settings, settings.commands_dlq_topic) + _read(
-        settings, settings.events_dlq_topic
-    )
+    dead = _read(settings, settings.commands_dlq_topic) + _read(settings, settings.events_dlq_topic)
     assert len(dead) == 2
     for record in dead:
         assert not _errors(_validator(document, "DeadLetterHeaders"), _headers(record))

@@ -61,8 +61,8 @@ def caught_up(settings: Settings) -> None:
 def group_members(settings: Settings) -> int:
     admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
     try:
-        (group,) = admin.describe_consumer_groups([settings.projector_group])
-        return len(group.members)
+        group = admin.describe_groups([settings.projector_group])[settings.projector_group]
+        return len(group["members"])
     finally:
         admin.close()
 
