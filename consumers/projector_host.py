@@ -18,6 +18,7 @@ connection, Kafka) stops the batch, which is then retried from the stored offset
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -38,13 +39,15 @@ from infra.store.positions import (
     stored_offsets,
 )
 from projections.contract.models import EventMessage, InvalidMessage, contract
-from projections.engine import BatchEngine
+from projections.engine import BatchEngine, BatchOutcome
 from projections.read_models import create_tables, projections_named
-from projections.store import ReadStore
+from projections.store import COPY_FROM, ReadStore
 
 Connection = psycopg.Connection[tuple[object, ...]]
 # Faults of the infrastructure (or a dead-letter topic refusing records): the batch is
 # retried after a pause; anything else stops the projector.
+# Offsets committed to Kafka (for monitoring only) at most this often.
+KAFKA_COMMIT_SECONDS = 1.0
 _OUTAGES = (KafkaError, psycopg.OperationalError, psycopg.InterfaceError)
 
 
@@ -57,6 +60,18 @@ def infrastructure_fault(exc: BaseException, conn: Connection) -> bool:
         # raised for a value, not for the server: the record is at fault.
         return not (exc.sqlstate or "").startswith("54")
     return False
+
+
+def connect_read_side(settings: Settings) -> Connection:
+    """A connection for applying records: autocommit (transactions are explicit), and
+    asynchronous commit. The read models and the offsets commit in one transaction and
+    are derived from Kafka, so a database crash that loses the last few hundred
+    milliseconds of commits loses rows and offsets together, and the projector
+    applies those records again; meanwhile no commit waits for a disk flush, which is
+    a large part of a lone event's latency."""
+    conn = psycopg.connect(settings.psycopg_conninfo(), autocommit=True)
+    conn.execute("SET synchronous_commit = off")
+    return conn
 
 
 class _SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -86,7 +101,7 @@ class ProjectorHost:
         self.projections = projections_named(projections)
         self.max_records = max_records
         self.topic = settings.events_topic
-        self.conn = psycopg.connect(settings.psycopg_conninfo(), autocommit=True)
+        self.conn = connect_read_side(settings)
         ensure_position_tables(self.conn)
         self.store = ReadStore(self.conn, "postgres")
         with serialised_ddl(self.conn), self.conn.transaction():
@@ -99,6 +114,7 @@ class ProjectorHost:
         self.applied = 0
         self.skipped = 0
         self._consumer: KafkaConsumer | None = None
+        self._kafka_committed = 0.0
         self._dlq: KafkaProducer | None = None
         self.dead_letters = DeadLetters(
             self._dlq_producer, settings.events_dlq_topic, self.group_id, log
@@ -157,21 +173,24 @@ class ProjectorHost:
                     dead.append((record, str(exc)))
                 except Exception as exc:  # whatever else the record makes the parser do
                     dead.append((record, f"{type(exc).__name__}: {exc}"))
-        with self.conn.transaction():
-            outcome = self.engine.apply(self.store, parsed)
-            dead.extend((sources[index], why) for index, why in outcome.refused)
-            # Dead letters are acknowledged before the offsets move past them.
-            self.dead_letters.publish(dead, timeout=30)
-            store_offsets(
-                self.conn,
-                self.group_id,
-                self.topic,
-                {
-                    tp.partition: records[-1].offset + 1
-                    for tp, records in batches.items()
-                    if records
-                },
-            )
+        offsets = {
+            tp.partition: records[-1].offset + 1 for tp, records in batches.items() if records
+        }
+        published: list[Any] = []
+        outcome: BatchOutcome | None = None
+        if len(parsed) < COPY_FROM:
+            try:
+                outcome = self._apply_in_two_round_trips(parsed, sources, dead, offsets, published)
+            except Exception as exc:
+                self._roll_back()
+                if infrastructure_fault(exc, self.conn) or not isinstance(exc, psycopg.Error):
+                    raise
+                # A value the database refuses: find it, one message at a time.
+        if outcome is None:
+            with self.conn.transaction():
+                outcome = self.engine.apply(self.store, parsed)
+                self._dead_letter(dead, outcome, sources, published)
+                store_offsets(self.conn, self.group_id, self.topic, offsets)
         self.applied += outcome.applied
         self.skipped += outcome.skipped
         self.log.debug(
@@ -179,8 +198,48 @@ class ProjectorHost:
             records=sum(len(r) for r in batches.values()),
             applied=outcome.applied,
             skipped=outcome.skipped,
-            dead_lettered=len(dead),
+            dead_lettered=len(published),
         )
+
+    def _apply_in_two_round_trips(
+        self,
+        parsed: Sequence[EventMessage],
+        sources: Sequence[Any],
+        dead: list[tuple[Any, str]],
+        offsets: Mapping[int, int],
+        published: list[Any],
+    ) -> BatchOutcome:
+        """The common case, a small batch that the database takes whole: the transaction,
+        the reads, the writes and the offsets in two round trips, without a savepoint.
+        A lone event is applied in about a millisecond of database time this way,
+        which is most of the freshness of the read models."""
+        with self.store.pipelined():
+            self.store.execute("BEGIN")
+            outcome = self.engine.apply(self.store, parsed, guarded=False)
+            self._dead_letter(dead, outcome, sources, published)
+            store_offsets(self.store, self.group_id, self.topic, offsets)
+            self.store.execute("COMMIT")
+        return outcome
+
+    def _dead_letter(
+        self,
+        dead: Sequence[tuple[Any, str]],
+        outcome: BatchOutcome,
+        sources: Sequence[Any],
+        published: list[Any],
+    ) -> None:
+        """Publishes the batch's dead letters not yet published (by an attempt that was
+        then rolled back), before the offsets move past them."""
+        every = [*dead, *((sources[index], why) for index, why in outcome.refused)]
+        fresh = [(record, why) for record, why in every if not any(record is p for p in published)]
+        self.dead_letters.publish(fresh, timeout=30)
+        published.extend(record for record, _ in fresh)
+
+    def _roll_back(self) -> None:
+        if self.conn.broken or self.conn.closed:
+            return
+        if self.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            self.conn.execute("ROLLBACK")
 
     def poll_once(self, timeout_ms: int = 500) -> int:
         if self._consumer is None:
@@ -189,11 +248,21 @@ class ProjectorHost:
         count = sum(len(records) for records in batches.values())
         if count:
             self.process(batches)
-            try:  # for lag monitoring by standard tools; PostgreSQL stays the truth
-                self._consumer.commit_async()
-            except KafkaError as exc:
-                self.log.debug("offset commit to kafka failed", error=repr(exc))
+            self._commit_to_kafka()
         return count
+
+    def _commit_to_kafka(self, *, now: bool = False) -> None:
+        """Commits the consumed offsets to Kafka too, at most every KAFKA_COMMIT_SECONDS:
+        they are for lag monitoring by standard tools; PostgreSQL stays the truth."""
+        if self._consumer is None:
+            return
+        if not now and time.monotonic() - self._kafka_committed < KAFKA_COMMIT_SECONDS:
+            return
+        self._kafka_committed = time.monotonic()
+        try:
+            self._consumer.commit_async()
+        except KafkaError as exc:
+            self.log.debug("offset commit to kafka failed", error=repr(exc))
 
     def run(self, stop: threading.Event) -> None:
         """Consume until `stop` is set; the batch in hand is always finished first."""
@@ -239,7 +308,7 @@ class ProjectorHost:
         try:
             if not self.conn.closed:
                 self.conn.close()
-            self.conn = psycopg.connect(self.settings.psycopg_conninfo(), autocommit=True)
+            self.conn = connect_read_side(self.settings)
             self.store = ReadStore(self.conn, "postgres")
         except psycopg.OperationalError as exc:
             self.log.warning("database still unavailable", error=repr(exc))
@@ -265,6 +334,11 @@ class ProjectorHost:
             self._consumer = None
 
     def close(self) -> None:
+        if self._consumer is not None:
+            try:  # the monitoring offsets end where the stored ones do
+                self._consumer.commit()
+            except KafkaError as exc:
+                self.log.debug("offset commit to kafka failed", error=repr(exc))
         self._close_consumer()
         if self._dlq is not None:
             try:  # every dead letter was acknowledged before its offset was stored

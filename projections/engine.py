@@ -302,7 +302,14 @@ class BatchEngine:
         self.naming = naming
         self._infrastructure_fault = is_infrastructure_fault
 
-    def apply(self, store: ReadStore, messages: Sequence[EventMessage]) -> BatchOutcome:
+    def apply(
+        self, store: ReadStore, messages: Sequence[EventMessage], *, guarded: bool = True
+    ) -> BatchOutcome:
+        """With `guarded=False` the batch is applied whole, without a savepoint: a
+        database error then aborts the caller's transaction, which must roll back and
+        may try again guarded."""
+        if not guarded:
+            return apply_batch(store, self.projections, messages, self.naming)
         try:
             with _savepoint(store):
                 return apply_batch(store, self.projections, messages, self.naming)

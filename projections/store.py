@@ -33,6 +33,8 @@ from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, Literal, Protocol
 
+from psycopg import ClientCursor
+
 from domain.currencies import minor_units
 
 Dialect = Literal["postgres", "sqlite"]
@@ -108,6 +110,8 @@ class ReadStore:
         self.dialect: Dialect = dialect or dialect_of(connection)
         if self.dialect not in ("postgres", "sqlite"):
             raise ValueError(f"unknown dialect {self.dialect!r}")
+        # Statements held back by `pipelined()`, to go out together.
+        self._script: list[tuple[str, Sequence[Any]]] | None = None
 
     def __repr__(self) -> str:
         return f"ReadStore({self.dialect})"
@@ -126,7 +130,11 @@ class ReadStore:
         return cursor
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        """Runs one statement; returns the affected row count (-1 when not known)."""
+        """Runs one statement; returns the affected row count (-1 when not known, as
+        for a statement held back by `pipelined()`)."""
+        if self._script is not None:
+            self._script.append((sql, tuple(params)))
+            return -1
         cursor = self._run(sql, params)
         try:
             return int(cursor.rowcount)
@@ -186,42 +194,68 @@ class ReadStore:
         self, queries: Sequence[tuple[str, Sequence[str], str, Sequence[str]]]
     ) -> list[list[tuple[Any, ...]]]:
         """`select_in` for each (table, columns, key, ids), all sent in one round trip on
-        PostgreSQL (pipeline mode); the rows of each, in order."""
-        if self.dialect == "sqlite" or len(queries) < 2:
+        PostgreSQL together with any statements `pipelined()` holds back; the rows of
+        each, in order."""
+        if self.dialect == "sqlite":
             return [self.select_in(*query) for query in queries]
-        connection: Any = self.connection
-        cursors = []
-        with connection.pipeline():
-            for table, columns, key, ids in queries:
-                cursor = connection.cursor()
-                cursor.execute(
-                    f"SELECT {', '.join(columns)} FROM {table} WHERE {key} = ANY(%s)", [list(ids)]
-                )
-                cursors.append(cursor)
+        held, self._script = self._script, ([] if self._script is not None else None)
+        script = [
+            *(held or ()),
+            *(
+                (f"SELECT {', '.join(columns)} FROM {table} WHERE {key} = ANY(%s)", [list(ids)])
+                for table, columns, key, ids in queries
+            ),
+        ]
+        results = self._send_script(script)
+        return results[len(script) - len(queries) :]
+
+    def _send_script(
+        self, script: Sequence[tuple[str, Sequence[Any]]]
+    ) -> list[list[tuple[Any, ...]]]:
+        """Runs the statements as one simple query (parameters bound on the client), in
+        one round trip however many; the rows each returned (none for a command)."""
+        if not script:
+            return []
+        cursor = ClientCursor(self.connection)  # type: ignore[call-overload]
         try:
-            return [[tuple(row) for row in cursor.fetchall()] for cursor in cursors]
+            cursor.execute(
+                "; ".join(sql for sql, _ in script), [p for _, params in script for p in params]
+            )
+            results: list[list[tuple[Any, ...]]] = []
+            while True:
+                results.append([tuple(r) for r in cursor.fetchall()] if cursor.description else [])
+                if not cursor.nextset():
+                    return results
         finally:
-            for cursor in cursors:
-                cursor.close()
+            cursor.close()
 
     @contextmanager
     def pipelined(self, *, when: bool = True) -> Iterator[None]:
-        """On PostgreSQL (and `when`), the statements of the block go out without waiting
-        for each other's answers, in one round trip (COPY cannot run in a pipeline)."""
-        if self.dialect == "postgres" and when:
-            with self.connection.pipeline():  # type: ignore[attr-defined]
-                yield
-        else:
+        """On PostgreSQL (and `when`), the statements of the block (of `execute` and the
+        row methods below) are held back and go out together at its end, in one round
+        trip; a database error surfaces there. `select_many` takes the held statements
+        with it. Inside an enclosing `pipelined()` it adds nothing. Rows go by INSERT,
+        never COPY, in the block."""
+        if self.dialect != "postgres" or not when or self._script is not None:
             yield
+            return
+        self._script = []
+        try:
+            yield
+            script = self._script
+        finally:
+            self._script = None
+        self._send_script(script)
+
+    @property
+    def in_pipeline(self) -> bool:
+        """Whether `pipelined()` is holding statements back."""
+        return self._script is not None
 
     def delete_in(self, table: str, key: str, ids: Sequence[str]) -> None:
         for chunk in self._chunks(ids):
             where, params = self._in(key, chunk)
-            cursor = self.connection.cursor()
-            try:
-                cursor.execute(f"DELETE FROM {table} WHERE {where}", params)
-            finally:
-                cursor.close()
+            self.execute(f"DELETE FROM {table} WHERE {where}", params)
 
     def insert_rows(
         self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
@@ -236,13 +270,13 @@ class ReadStore:
             if self.dialect == "sqlite":
                 marks = ", ".join("?" * len(columns))
                 cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)
-            elif len(rows) >= COPY_FROM:
+            elif len(rows) >= COPY_FROM and not self.in_pipeline:
                 with cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
                     for row in rows:
                         copy.write_row(row)
             else:
                 one = "(" + ", ".join(["%s"] * len(columns)) + ")"
-                cursor.execute(
+                self.execute(
                     f"INSERT INTO {table} ({names}) VALUES {', '.join([one] * len(rows))}",
                     [value for row in rows for value in row],
                 )
@@ -282,7 +316,7 @@ class ReadStore:
                 )
             else:
                 arrays = ", ".join(f"%s::{kind}[]" for kind in types)
-                cursor.execute(
+                self.execute(
                     f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays}) {conflict}",
                     [list(column) for column in zip(*rows, strict=True)],
                 )

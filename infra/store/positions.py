@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping
+from typing import Any, Protocol
 
 import psycopg
 from psycopg.types.json import Jsonb
+
+
+class Executes(Protocol):
+    """A psycopg connection, or a read store that may hold the statement back."""
+
+    def execute(self, sql: str, params: Any, /) -> Any: ...
+
 
 RELAY_DDL = """
 CREATE TABLE IF NOT EXISTS relay_positions (
@@ -105,7 +113,7 @@ def stored_offsets(
 
 
 def store_offsets(
-    conn: psycopg.Connection[tuple[object, ...]],
+    conn: Executes,
     group_id: str,
     topic: str,
     next_offsets: Mapping[int, int],

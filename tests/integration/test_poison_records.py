@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 import subprocess
 import time
 import uuid
@@ -310,6 +311,26 @@ def test_a_record_off_the_published_schema_is_dead_lettered_not_applied(
     dead = read_topic(settings, settings.events_dlq_topic, 1)
     assert [int(dlq_headers(m)["dlq_source_offset"]) for m in dead] == [offset]
     assert dead[0].value == record[1]
+
+
+def test_a_record_the_database_refuses_is_dead_lettered_once_and_its_batch_applied(
+    settings: Settings, tmp_path: Path
+) -> None:
+    # On the contract, but a key too large for the read model's btree index (SQLSTATE
+    # 54000): only the database finds out, when the batch it arrives in is written.
+    # Ahead of it in the same batch, a record already dead-lettered by parsing: it
+    # must not be dead-lettered again when the batch is applied a second time.
+    unparsable = produce(settings, *APPLIED["unknown type"]())
+    huge = secrets.token_hex(20_000)
+    record = poison(
+        "channel_protection.opened", lambda b: b["data"].__setitem__("conflict_key", huge)
+    )
+    offset, _, _ = run_projector_past(settings, record, tmp_path)
+
+    assert applied_rows(settings, record[0]) == []
+    dead = read_topic(settings, settings.events_dlq_topic, 2)
+    assert [int(dlq_headers(m)["dlq_source_offset"]) for m in dead] == [unparsable, offset]
+    assert b"index row" in dlq_headers(dead[1])["dlq_error"], dlq_headers(dead[1])["dlq_error"]
 
 
 def test_a_record_too_large_to_copy_is_dead_lettered_by_reference(
