@@ -55,9 +55,16 @@ class Envelope:
 
 def parse_envelope(value: bytes | None) -> Envelope:
     try:
-        raw = json.loads(value or b"")
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        # UTF-8 only (RFC 8259): json.loads would also guess UTF-16 and UTF-32.
+        text = (value or b"").decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MalformedCommand(f"value is not UTF-8 text: {exc}") from None
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
         raise MalformedCommand(f"value is not JSON: {exc}") from None
+    except RecursionError:
+        raise MalformedCommand("value is JSON nested too deeply to read") from None
     if not isinstance(raw, dict):
         raise MalformedCommand("value is not a JSON object")
     unknown = set(raw) - _ENVELOPE_KEYS
@@ -201,6 +208,9 @@ class CommandConsumer:
             envelope = parse_envelope(record.value)
         except MalformedCommand as exc:
             self._dead.append((record, str(exc)))
+            return
+        except Exception as exc:  # whatever else the record makes the parser do
+            self._dead.append((record, f"{type(exc).__name__}: {exc}"))
             return
         result = self.decide(envelope)
         producer.send(

@@ -175,3 +175,34 @@ def test_a_command_too_large_to_copy_is_dead_lettered_by_reference(settings: Set
     assert 0 < len(large.value) < 64 * 1024
     assert small.value == b"\x00 after the large one"
     assert b"dlq_by_reference" not in dict(small.headers)
+
+
+def test_envelopes_json_cannot_take_apart_are_dead_lettered_and_passed(
+    settings: Settings,
+) -> None:
+    ensure_topics(settings, LOG)
+    envelope = {"type": "OnboardPartner", "command_id": "utf16-1", "payload": {}}
+    poison = [
+        b'{"type":' + b"[" * 100_000 + b"]" * 100_000 + b"}",  # RecursionError in json
+        json.dumps(envelope).encode("utf-16"),  # JSON, but not in UTF-8
+    ]
+    producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+    for value in poison:
+        producer.send(settings.commands_topic, value=value).get(30)
+    producer.close()
+
+    consumer = Wiring(settings).command_consumer()
+    handled = 0
+    deadline = time.monotonic() + 60
+    try:
+        while handled < len(poison) and time.monotonic() < deadline:
+            handled += consumer.poll_once()
+    finally:
+        consumer.close()
+    assert handled == len(poison)
+
+    dead = _read_all(settings, settings.commands_dlq_topic, len(poison))
+    assert [m.value for m in dead] == poison
+    errors = [dict(m.headers)["dlq_error"].decode() for m in dead]
+    assert "nested too deeply" in errors[0], errors
+    assert "UTF-8" in errors[1], errors
