@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from copy import deepcopy
 from typing import Any, TypeVar, cast
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, JSONTranscoder
 
+from commands.contention import Turns, contended
 from commands.handlers import HANDLERS, Handler
 from commands.models import Command, ExpireProtections
 from commands.outcome import Outcome
@@ -60,6 +63,7 @@ class DealLedger(Application[UUID]):
         self.clock: Clock = clock or SystemClock()
         self.policy = policy or LedgerPolicy()
         self.schedule = ProtectionSchedule(self)
+        self.turns = Turns()
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
@@ -83,7 +87,10 @@ class DealLedger(Application[UUID]):
         fingerprint = hashlib.sha256(command.fingerprint_body().encode()).hexdigest()
         cause = Cause(command.actor.to_domain(), command.command_id, command.correlation_id or "")
         try:
-            return retry_on_conflict(lambda: self._attempt(command, handler, fingerprint, cause))
+            with self.turns.taken(contended(command)):
+                return retry_on_conflict(
+                    lambda: self._attempt(command, handler, fingerprint, cause)
+                )
         except IntegrityError:
             raise ConcurrentModification(
                 f"{command.type_name} {command.command_id} kept colliding with concurrent "
@@ -97,19 +104,23 @@ class DealLedger(Application[UUID]):
         """One try at `command` against fresh state. Raises IntegrityError when someone
         else changed one of its aggregates (or handled this very command id) since
         they were loaded."""
-        previous = self._previous_outcome(command, fingerprint)
-        if previous is not None:
-            return previous
-        uow = UnitOfWork(self, cause, self.clock.now())
+        # The command's record comes along with the handler's first load: a command
+        # already handled is answered from it, whatever the handler made of it.
+        uow = UnitOfWork(
+            self, cause, self.clock.now(), along=(command_record_id(command.command_id),)
+        )
         try:
             aggregate_id, result = handler(command, uow)
         except DomainError:
-            # A concurrent copy of this command may have committed after the check
-            # above, so the refusal can be this command's own effect: replay it.
+            # The refusal can be this command's own earlier effect (also when a
+            # concurrent copy committed meanwhile): then the first outcome is replayed.
             previous = self._previous_outcome(command, fingerprint)
             if previous is not None:
                 return previous
             raise
+        previous = self._previous_outcome(command, fingerprint, uow)
+        if previous is not None:
+            return previous
         record = CommandRecord.handled(
             command.type_name, fingerprint, aggregate_id, result, cause, uow.now
         )
@@ -117,10 +128,65 @@ class DealLedger(Application[UUID]):
         position = max((r.notification.id for r in recordings), default=None)
         return Outcome(command.command_id, command.type_name, aggregate_id, result, position)
 
-    def _previous_outcome(self, command: Command, fingerprint: str) -> Outcome | None:
+    def load_many(self, aggregate_ids: Sequence[UUID]) -> dict[UUID, Any]:
+        """The current state of each aggregate (None when it does not exist), for a
+        command to change: copies, as `repository.get` gives them.
+
+        On PostgreSQL all of them come in one round trip: for a cached aggregate the
+        events stored since its cached version (by any process), for the others their
+        newest snapshot and the events after it. Elsewhere, one `get` each."""
+        select_streams = getattr(self.recorder, "select_streams", None)
+        if select_streams is None:
+            return {i: self._get_or_none(i) for i in aggregate_ids}
+        cache = self.repository.cache
+        cached: dict[UUID, Any] = {}
+        if cache is not None:
+            for aggregate_id in aggregate_ids:
+                with contextlib.suppress(KeyError):
+                    cached[aggregate_id] = cache.get(aggregate_id)
+        after = {i: (cached[i].version if i in cached else 0) for i in aggregate_ids}
+        snapshot_recorder = getattr(self.snapshots, "recorder", None)
+        snapshots, events = select_streams(
+            after, getattr(snapshot_recorder, "events_table_name", None)
+        )
+        loaded: dict[UUID, Any] = {}
+        for aggregate_id in aggregate_ids:
+            stored = events.get(aggregate_id, [])
+            if aggregate_id in cached and not stored:
+                loaded[aggregate_id] = deepcopy(cached[aggregate_id])
+                continue
+            # A cached aggregate is never changed in place (other threads may be
+            # copying it): it is brought forward on a copy, which replaces it.
+            aggregate: Any = deepcopy(cached[aggregate_id]) if aggregate_id in cached else None
+            if aggregate_id in snapshots:
+                aggregate = cast(Any, self.mapper.to_domain_event(snapshots[aggregate_id])).mutate(
+                    None
+                )
+            for row in stored:
+                aggregate = cast(Any, self.mapper.to_domain_event(row)).mutate(aggregate)
+            if aggregate is not None and cache is not None:
+                cache.put(aggregate_id, aggregate)
+                aggregate = deepcopy(aggregate)
+            loaded[aggregate_id] = aggregate
+        return loaded
+
+    def _get_or_none(self, aggregate_id: UUID) -> Any:
         try:
-            record: Any = self.repository.get(command_record_id(command.command_id))
+            return self.repository.get(aggregate_id)
         except AggregateNotFoundError:
+            return None
+
+    def _previous_outcome(
+        self, command: Command, fingerprint: str, uow: UnitOfWork | None = None
+    ) -> Outcome | None:
+        record_id = command_record_id(command.command_id)
+        fetched, record = uow.looked_up(record_id) if uow is not None else (False, None)
+        if not fetched:
+            # One indexed lookup: a command record is one event and never has a
+            # snapshot, so the repository's snapshot query would only cost.
+            stored = list(self.events.get(record_id, limit=1))
+            record = cast(Any, stored[0]).mutate(None) if stored else None
+        if record is None:
             return None
         if not isinstance(record, CommandRecord) or record.fingerprint != fingerprint:
             raise IdempotencyKeyReused(

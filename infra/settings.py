@@ -61,6 +61,12 @@ class Settings(BaseSettings):
         "a currency not listed always goes to review",
     )
     snapshot_interval: int = Field(default=100, ge=1, description="events between snapshots")
+    aggregate_cache_size: int = Field(
+        default=2000,
+        ge=0,
+        description="aggregates a process keeps in memory between commands (0: none); a "
+        "cached aggregate is brought up to date from the store before each use",
+    )
     approval_sla_hours: int = Field(default=48, ge=1)
     postgres_pool_size: int = Field(default=10, ge=1)
     log_format: Literal["auto", "json", "console"] = "auto"
@@ -109,6 +115,13 @@ class Settings(BaseSettings):
             "IS_SNAPSHOTTING_ENABLED": "y",
             "CREATE_TABLE": "y",
         }
+        if self.aggregate_cache_size:
+            # Fast-forward reads the events stored since the cached version (by any
+            # process) before each use, so a cached aggregate is never older than the
+            # store was at the start of the command; the version check on save still
+            # decides every race.
+            env["AGGREGATE_CACHE_MAXSIZE"] = str(self.aggregate_cache_size)
+            env["AGGREGATE_CACHE_FASTFORWARD"] = "y"
         if self.database_url is None:
             env["PERSISTENCE_MODULE"] = "eventsourcing.sqlite"
             # Every stored event is hash-chained to its predecessor (tamper evidence).

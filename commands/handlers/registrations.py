@@ -52,6 +52,7 @@ def _state(registration: Registration) -> dict[str, Any]:
 
 def submit_registration(cmd: SubmitRegistration, uow: UnitOfWork) -> Result:
     partner_may_only_act_for_itself(uow.cause.actor, cmd.partner_code, "submit a registration")
+    uow.load_claim(cmd.partner_code, cmd.customer.to_domain(), cmd.product_line)
     partner = uow.partner(cmd.partner_code)
     partner.must_be_in_good_standing()
     registration = uow.add(

@@ -34,7 +34,7 @@ GENESIS = "0" * 64
 UNSEALED = "f" * 64
 # 1: (prev, stream, version, topic, state); 2 adds the ledger position. New rows use 2.
 SCHEME = 2
-_SCHEME_2_TAG = "dealledger-chain/2"
+SCHEME_2_TAG = "dealledger-chain/2"
 
 README = """Deal Ledger audit bundle
 
@@ -115,7 +115,7 @@ def event_hash(
         raise ValueError(f"unknown hash scheme {scheme!r}")
     digest = hashlib.sha256()
     # The tag keeps a scheme-2 preimage from ever reading as a scheme-1 one.
-    for part in (_SCHEME_2_TAG, prev_hash, originator_id, str(version), str(position), topic):
+    for part in (SCHEME_2_TAG, prev_hash, originator_id, str(version), str(position), topic):
         digest.update(part.encode("utf-8"))
         digest.update(b"\x1f")
     digest.update(state)

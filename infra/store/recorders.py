@@ -1,12 +1,12 @@
 """Event-store recorders that chain a hash over every stored event.
 
 For each new event the recorder writes (stream, version, prev_hash, hash, scheme)
-into a side table in the SAME transaction as the event, after the library has
-inserted (and, on PostgreSQL, table-locked) the events, so a concurrent writer to
+into a side table in the SAME transaction as the event, so a concurrent writer to
 the same stream fails on the event's primary key exactly as before. The hash covers
-the event's ledger position (hash scheme 2), which the database assigns on insert:
-the rows are written once the insert has returned the positions. Rows written
-before positions were covered keep scheme 1 and verify as they always did.
+the event's ledger position (hash scheme 2), which the database assigns on insert.
+On PostgreSQL the whole append is one call of a database function (lock, events,
+links: one round trip); on SQLite the recorder computes the links itself. Rows
+written before positions were covered keep scheme 1 and verify as they always did.
 Selected through the library's APPLICATION_RECORDER_TOPIC setting (see
 infra/settings.py).
 """
@@ -17,12 +17,19 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import ProgrammingError, StoredEvent
+from eventsourcing.persistence import (
+    InterfaceError,
+    OperationalError,
+    ProgrammingError,
+    StoredEvent,
+)
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
+from eventsourcing.utils import retry
 from psycopg.sql import SQL, Identifier, Literal
 
-from infra.audit.bundle_check import GENESIS, SCHEME, UNSEALED, event_hash
+from infra.audit.bundle_check import GENESIS, SCHEME, SCHEME_2_TAG, UNSEALED, event_hash
+from infra.store.group_commit import GroupCommit
 
 HASHES_SUFFIX = "_hashes"
 # Tables created before hash schemes existed hold scheme-1 rows only.
@@ -98,64 +105,176 @@ class HashChainingPostgresRecorder(PostgresApplicationRecorder):
                 scheme=SQL(_SCHEME_COLUMN),
             )
         )
-        # The positions come back with their keys, so each is matched to its event.
-        self.insert_events_statement += SQL(", originator_id, originator_version")
-
-    def _fetch_ids_after_insert_events(
-        self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> Sequence[int] | None:
-        # Runs after the insert, inside its transaction and under its table lock.
-        by_key = {
-            (_stream_id(row["originator_id"]), int(row["originator_version"])): int(
-                row["notification_id"]
-            )
-            for row in curs.fetchall()
-        }
-        try:
-            positions = [
-                by_key[(_stream_id(e.originator_id), e.originator_version)] for e in stored_events
-            ]
-        except KeyError as exc:
-            raise ProgrammingError(f"no ledger position returned for {exc}") from None
-        self._insert_hashes(curs, stored_events, positions)
-        return positions
-
-    def _insert_hashes(
-        self, curs: Any, stored_events: Sequence[StoredEvent], positions: Sequence[int]
-    ) -> None:
-        table = SQL("{schema}.{table}").format(
-            schema=Identifier(self.datastore.schema), table=Identifier(self.hashes_table_name)
+        self.append_function_name = f"dealledger_append_{events_table_name}"
+        events = SQL("{schema}.{table}").format(
+            schema=schema, table=Identifier(self.events_table_name)
         )
-        previous: dict[str, str | None] = {}
-        # A separate cursor: `curs` belongs to the library.
-        with curs.connection.cursor() as hashes:
-            for stream, first in _first_versions(stored_events).items():
-                if first > 1:
-                    hashes.execute(
-                        SQL(
-                            "SELECT hash FROM {t} "
-                            "WHERE originator_id = %s AND originator_version = %s"
-                        ).format(t=table),
-                        (stream, first - 1),
-                        # Unprepared: if a racing writer's conflict aborts this pipelined
-                        # transaction, psycopg would otherwise remember a prepared
-                        # statement the server never created, and the pooled connection
-                        # would fail every later append.
-                        prepare=False,
-                    )
-                    row = hashes.fetchone()
-                    previous[stream] = row["hash"] if row else None
-            rows = chained(stored_events, previous, positions)
-            # One statement, never prepared (see above); its shape varies with the batch.
-            values = SQL(", ").join([SQL("(%s, %s, %s, %s, %s)")] * len(rows))
-            hashes.execute(
-                SQL(
-                    "INSERT INTO {t} (originator_id, originator_version, prev_hash, hash, scheme) "
-                    "VALUES {values}"
-                ).format(t=table, values=values),
-                [value for row in rows for value in row],
-                prepare=False,
+        hashes = SQL("{schema}.{table}").format(schema=schema, table=table)
+        # An append (lock, events, their chain links) is one statement: one round trip,
+        # so the table lock is held only while the database works, never across the
+        # network; and appends that arrive together are written by the same statement
+        # (infra/store/group_commit.py), one group each. Each group runs in its own
+        # block (a savepoint): a version already taken rolls back that group alone and
+        # answers it with a NULL position, while the others go on. Each link is found
+        # the way `chained` finds it: the stream's previous hash row (written by this
+        # same loop for an earlier event of the batch), GENESIS at version 1, UNSEALED
+        # when the previous event was never hashed. The digest is `event_hash` scheme 2,
+        # computed by the database.
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE OR REPLACE FUNCTION {schema}.{function}("
+                "ids uuid[], versions bigint[], topics text[], states bytea[], "
+                "groups integer[]) "
+                "RETURNS TABLE (grp integer, pos bigint) LANGUAGE plpgsql AS $BODY$ "
+                "DECLARE i integer := 1; n integer := coalesce(array_length(ids, 1), 0); "
+                "g integer; positions bigint[]; p bigint; prev text; digest text; "
+                "BEGIN "
+                "SET LOCAL lock_timeout = '{lock_timeout}s'; "
+                "LOCK TABLE {events} IN EXCLUSIVE MODE; "
+                "NOTIFY {channel}; "
+                "WHILE i <= n LOOP "
+                "g := groups[i]; positions := '{{}}'; "
+                "BEGIN "
+                "WHILE i <= n AND groups[i] = g LOOP "
+                "INSERT INTO {events} (originator_id, originator_version, topic, state) "
+                "VALUES (ids[i], versions[i], topics[i], states[i]) "
+                "RETURNING notification_id INTO p; "
+                "IF versions[i] = 1 THEN prev := {genesis}; "
+                "ELSE "
+                "SELECT h.hash INTO prev FROM {hashes} h "
+                "WHERE h.originator_id = ids[i] AND h.originator_version = versions[i] - 1; "
+                "IF NOT FOUND THEN prev := {unsealed}; END IF; "
+                "END IF; "
+                "digest := encode(sha256(convert_to(concat_ws(chr(31), {tag}, prev, "
+                "ids[i]::text, versions[i]::text, p::text, topics[i]) || chr(31), 'UTF8') "
+                "|| states[i]), 'hex'); "
+                "INSERT INTO {hashes} "
+                "(originator_id, originator_version, prev_hash, hash, scheme) "
+                "VALUES (ids[i], versions[i], prev, digest, {scheme}); "
+                "positions := positions || p; "
+                "i := i + 1; "
+                "END LOOP; "
+                "EXCEPTION WHEN unique_violation THEN "
+                "positions := NULL; "
+                "WHILE i <= n AND groups[i] = g LOOP i := i + 1; END LOOP; "
+                "END; "
+                "IF positions IS NULL THEN grp := g; pos := NULL; RETURN NEXT; "
+                "ELSE FOREACH p IN ARRAY positions LOOP grp := g; pos := p; RETURN NEXT; "
+                "END LOOP; END IF; "
+                "END LOOP; "
+                "END; $BODY$"
+            ).format(
+                schema=schema,
+                function=Identifier(self.append_function_name),
+                lock_timeout=SQL(str(self.datastore.lock_timeout)),
+                events=events,
+                hashes=hashes,
+                channel=Identifier(self.channel_name),
+                genesis=Literal(GENESIS),
+                unsealed=Literal(UNSEALED),
+                tag=Literal(SCHEME_2_TAG),
+                scheme=Literal(SCHEME),
             )
+        )
+        self.append_statement = SQL(
+            "SELECT grp, pos FROM {schema}.{function}(%s, %s, %s, %s, %s)"
+        ).format(schema=schema, function=Identifier(self.append_function_name))
+        self.group_commit = GroupCommit(self._write_groups)
+
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        """Appends the events and their chain links atomically, in one statement shared
+        with the appends of other threads arriving at the same moment; a version
+        already taken fails this append alone, with IntegrityError."""
+        if kwargs.get("tracking") is not None:
+            raise ProgrammingError("this recorder does not record tracking positions")
+        if not stored_events:
+            return []
+        return self.group_commit.append(stored_events)
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def _write_groups(self, groups: Sequence[Sequence[StoredEvent]]) -> list[list[int] | None]:
+        # A retry after a connection lost during the commit finds the versions taken
+        # (if it had committed) and answers IntegrityError: the ledger then finds each
+        # command's record and replays its outcome, so nothing is applied twice.
+        events = [(g, e) for g, group in enumerate(groups) for e in group]
+        params = (
+            [e.originator_id for _, e in events],
+            [e.originator_version for _, e in events],
+            [e.topic for _, e in events],
+            [e.state for _, e in events],
+            [g for g, _ in events],
+        )
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self.append_statement, params, prepare=True)
+            rows = curs.fetchall()
+        results: list[list[int] | None] = [[] for _ in groups]
+        for row in rows:
+            if row["pos"] is None:
+                results[row["grp"]] = None
+            else:
+                held = results[row["grp"]]
+                if held is not None:
+                    held.append(int(row["pos"]))
+        return results
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def select_streams(
+        self, after: dict[UUID, int], snapshots_table: str | None
+    ) -> tuple[dict[UUID, StoredEvent], dict[UUID, list[StoredEvent]]]:
+        """Several streams in one round trip: for each id, its newest snapshot (only when
+        `after` is 0: nothing of it is held yet) and its events after that snapshot and
+        after `after[id]`, in version order."""
+        if not after:
+            return {}, {}
+        schema = Identifier(self.datastore.schema)
+        events = SQL("{schema}.{table}").format(
+            schema=schema, table=Identifier(self.events_table_name)
+        )
+        keys = SQL("unnest(%(ids)s::uuid[], %(after)s::bigint[]) AS k(id, after)")
+        if snapshots_table is None:
+            statement = SQL(
+                "SELECT false AS snapshot, e.originator_id, e.originator_version, e.topic, "
+                "e.state FROM {events} e JOIN {keys} ON e.originator_id = k.id "
+                "WHERE e.originator_version > k.after ORDER BY 2, 3"
+            ).format(events=events, keys=keys)
+        else:
+            snapshots = SQL("{schema}.{table}").format(
+                schema=schema, table=Identifier(snapshots_table)
+            )
+            statement = SQL(
+                "WITH s AS (SELECT DISTINCT ON (s.originator_id) s.originator_id, "
+                "s.originator_version, s.topic, s.state FROM {snapshots} s "
+                "JOIN {keys} ON s.originator_id = k.id AND k.after = 0 "
+                "ORDER BY s.originator_id, s.originator_version DESC) "
+                "SELECT true AS snapshot, s.originator_id, s.originator_version, s.topic, "
+                "s.state FROM s "
+                "UNION ALL "
+                "SELECT false, e.originator_id, e.originator_version, e.topic, e.state "
+                "FROM {events} e JOIN {keys} ON e.originator_id = k.id "
+                "LEFT JOIN s ON s.originator_id = k.id "
+                "WHERE e.originator_version > greatest(k.after, coalesce(s.originator_version, 0)) "
+                "ORDER BY 2, 1 DESC, 3"
+            ).format(snapshots=snapshots, events=events, keys=keys)
+        ids = list(after)
+        found_snapshots: dict[UUID, StoredEvent] = {}
+        found_events: dict[UUID, list[StoredEvent]] = {}
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(statement, {"ids": ids, "after": [after[i] for i in ids]}, prepare=True)
+            for row in curs.fetchall():
+                stored = StoredEvent(
+                    originator_id=row["originator_id"],
+                    originator_version=row["originator_version"],
+                    topic=row["topic"],
+                    state=bytes(row["state"]),
+                )
+                stream = UUID(str(row["originator_id"]))
+                if row["snapshot"]:
+                    found_snapshots[stream] = stored
+                else:
+                    found_events.setdefault(stream, []).append(stored)
+        return found_snapshots, found_events
 
 
 class HashChainingSQLiteRecorder(SQLiteApplicationRecorder):
