@@ -11,6 +11,7 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, JSONTranscoder
+from eventsourcing.utils import get_topic
 
 from commands.contention import Turns, contended
 from commands.handlers import HANDLERS, Handler
@@ -240,6 +241,17 @@ class DealLedger(Application[UUID]):
 
     def get_deal(self, deal_id: UUID, version: int | None = None) -> Deal:
         return self._get(Deal, deal_id, version)
+
+    def deal_notes(self, deal_id: UUID) -> list[str]:
+        """A deal's notes, oldest first, from its NoteAdded events alone (the deal keeps
+        only their count)."""
+        select = getattr(self.recorder, "select_events_of_topic", None)
+        topic = get_topic(Deal.NoteAdded)
+        if select is not None:
+            stored = select(deal_id, topic)
+        else:
+            stored = [e for e in self.recorder.select_events(deal_id) if e.topic == topic]
+        return [cast(Any, self.mapper.to_domain_event(e)).text for e in stored]
 
     def get_partner(self, partner_code: str) -> Partner:
         return self._get(Partner, partner_id(partner_code), None)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +37,8 @@ from infra.reconnect import run_until_stopped
 from infra.settings import Settings
 
 GROUP_ID = "dealledger-command-consumer"
+# Partitions of one poll handled at the same time.
+PARTITION_WORKERS = 8
 _ENVELOPE_KEYS = {"type", "command_id", "api_key", "key_id", "correlation_id", "payload"}
 
 
@@ -111,6 +114,10 @@ class CommandConsumer:
         )
         self._dead: list[tuple[Any, str]] = []
         self.accepted = self.rejected = 0
+        self._counting = threading.Lock()
+        # Partitions are handled side by side (each in its own order), so that their
+        # commands reach the ledger together and share its commits.
+        self._workers = ThreadPoolExecutor(PARTITION_WORKERS, thread_name_prefix="commands")
 
     @property
     def dead_lettered(self) -> int:
@@ -131,7 +138,8 @@ class CommandConsumer:
         """The result message for one well-formed envelope."""
 
         def rejected(refused: Refusal) -> dict[str, Any]:
-            self.rejected += 1
+            with self._counting:
+                self.rejected += 1
             return {
                 "command_id": envelope.command_id,
                 "type": envelope.type,
@@ -153,7 +161,8 @@ class CommandConsumer:
             )
         except (Unauthenticated, InvalidRequest, DomainError) as exc:
             return rejected(refusal(exc))
-        self.accepted += 1
+        with self._counting:
+            self.accepted += 1
         return {
             "command_id": envelope.command_id,
             "type": envelope.type,
@@ -187,13 +196,15 @@ class CommandConsumer:
 
     def poll_once(self, timeout_ms: int = 500) -> int:
         consumer, producer = self._connect()
-        batches = consumer.poll(timeout_ms=timeout_ms)
-        handled = 0
+        batches = [records for records in consumer.poll(timeout_ms=timeout_ms).values() if records]
         self._dead = []
-        for records in batches.values():
-            for record in records:
-                self._handle(record)
-                handled += 1
+        if len(batches) > 1:
+            # list() waits for every partition and raises the first error any raised.
+            list(self._workers.map(self._handle_in_order, batches))
+        else:
+            for records in batches:
+                self._handle_in_order(records)
+        handled = sum(len(records) for records in batches)
         if handled:
             # Results and dead letters are acknowledged before the offsets move on,
             # so a crash re-delivers (and the ledger replays) rather than loses.
@@ -201,6 +212,10 @@ class CommandConsumer:
             self.dead_letters.publish(self._dead, timeout=30)
             consumer.commit()
         return handled
+
+    def _handle_in_order(self, records: list[Any]) -> None:
+        for record in records:
+            self._handle(record)
 
     def _handle(self, record: Any) -> None:
         _, producer = self._connect()

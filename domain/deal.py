@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import event
@@ -81,6 +82,13 @@ def _amount_must_be_positive(amount: Money) -> None:
 
 
 class Deal(LedgerAggregate):
+    # v2 state keeps `note_count` instead of every note's text; v1 snapshots are upcast.
+    class_version = 2
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        state["note_count"] = len(state.pop("notes", None) or [])
+
     class Opened(LedgerAggregate.Created):
         title: str
         customer: Customer
@@ -183,7 +191,9 @@ class Deal(LedgerAggregate):
             self.partners[sourcing_partner] = PartnerRole(sourcing_role or PartnerRole.RESELLER)
             self.shares[sourcing_partner] = Decimal(100)
         self.support: dict[str, dict[str, str]] = {}
-        self.notes: list[str] = []
+        # Only the count: the texts live in the NoteAdded events (DealLedger.deal_notes),
+        # so a deal's snapshot stays the same size however many notes it gathers.
+        self.note_count = 0
         self.opened_at: datetime = self.created_on
         self.stage_entered_at: datetime = self.created_on
         self.closed_at: datetime | None = None
@@ -480,7 +490,7 @@ class Deal(LedgerAggregate):
 
     @event(NoteAdded)
     def _add_note(self, text: str, cause: Cause, timestamp: datetime) -> None:
-        self.notes.append(text)
+        self.note_count += 1
 
     def win(self, cause: Cause, at: datetime) -> None:
         self._must_be_open("win")

@@ -12,12 +12,14 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from eventsourcing.persistence import Notification
+
 from domain.deal import Deal
 from domain.errors import InvalidInput, NotFound
 from domain.ids import protection_id
+from domain.values import actor_text
 from infra.audit.store import AuditStore, StoredRow
-from projections.contract.catalogue import event_type_of
-from projections.contract.encoding import event_data, plain
+from projections.contract.encoding import Encoder, plain
 
 
 @dataclass(frozen=True)
@@ -48,19 +50,31 @@ class HistoryEntry:
         }
 
 
-def _entry(store: AuditStore, row: StoredRow, event: Any) -> HistoryEntry:
-    aggregate_type, ce_type = event_type_of(event)
+def _entry(encoder: Encoder, row: StoredRow) -> HistoryEntry:
+    """Each stored row decoded once, on the relay's path: its JSON straight to the
+    published document (no event object is built unless the row needs upcasting), so
+    an entry's changes are exactly what consumers of the event topic receive."""
+    document = encoder.document(
+        Notification(
+            id=row.position,
+            originator_id=row.originator_id,
+            originator_version=row.version,
+            topic=row.topic,
+            state=row.state,
+        )
+    )
+    actor = document["actor"]
     return HistoryEntry(
         position=row.position,
-        aggregate_type=aggregate_type,
+        aggregate_type=document["aggregate_type"],
         aggregate_id=row.originator_id,
         version=row.version,
-        occurred_at=event.timestamp,
-        event_type=ce_type,
-        actor=str(event.cause.actor),
-        command_id=event.cause.command_id,
-        correlation_id=event.cause.correlation_id,
-        changes=event_data(event),
+        occurred_at=datetime.fromisoformat(document["occurred_at"]),
+        event_type=document["event_type"],
+        actor=actor_text(actor["kind"], actor["id"], actor["role"]),
+        command_id=document["command_id"],
+        correlation_id=document["correlation_id"],
+        changes=document["data"],
     )
 
 
@@ -96,19 +110,16 @@ def deal_history(
     # Streams are read one at a time, then merged by position; each is streamed.
     import heapq
 
-    def decoded(stream: UUID) -> Iterator[tuple[int, StoredRow, Any]]:
-        for row in store.stream(stream):
-            yield row.position, row, store.decode(row)
-
-    sources = [decoded(stream) for stream in deal_streams(store, deal_id)]
+    encoder = Encoder(store.ledger.mapper)
+    sources = [store.stream(stream, hashes=False) for stream in deal_streams(store, deal_id)]
     count = 0
-    for position, row, event in heapq.merge(*sources, key=lambda item: item[0]):
-        if position <= after_position:
+    for row in heapq.merge(*sources, key=lambda row: row.position):
+        if row.position <= after_position:
             continue
         if limit is not None and count >= limit:
             return
         count += 1
-        yield _entry(store, row, event)
+        yield _entry(encoder, row)
 
 
 @dataclass(frozen=True)
@@ -120,15 +131,23 @@ class AsOf:
 
 
 def _replay(
-    store: AuditStore, aggregate_id: UUID, as_of: datetime | None, version: int | None
+    store: AuditStore,
+    aggregate_id: UUID,
+    as_of: datetime | None,
+    version: int | None,
+    notes: list[str] | None = None,
 ) -> tuple[Any, int]:
+    """The aggregate as of a moment or version; a deal's notes (which the aggregate
+    only counts) are gathered into `notes` on the way."""
     aggregate: Any = None
-    for row in store.stream(aggregate_id):
+    for row in store.stream(aggregate_id, hashes=False):
         if version is not None and row.version > version:
             break
         event = store.decode(row)
         if as_of is not None and event.timestamp > as_of:
             break
+        if notes is not None and isinstance(event, Deal.NoteAdded):
+            notes.append(event.text)
         aggregate = event.mutate(aggregate)
     return aggregate, (aggregate.version if aggregate is not None else 0)
 
@@ -154,7 +173,8 @@ def deal_as_of(
     """The deal (and its registration) exactly as they were, by time or deal version."""
     if as_of is not None and as_of.utcoffset() is None:
         raise InvalidInput("as-of times must carry a UTC offset", field="as_of")
-    deal, deal_version = _replay(store, deal_id, as_of, version)
+    notes: list[str] = []
+    deal, deal_version = _replay(store, deal_id, as_of, version, notes)
     if deal is None:
         raise NotFound(f"deal {deal_id} did not exist yet", deal_id=str(deal_id))
     if version is not None and deal_version < version:
@@ -170,4 +190,6 @@ def deal_as_of(
     if deal.registration_id is not None:
         reg, registration_version = _replay(store, deal.registration_id, moment, None)
         registration = readable_state(reg) if reg is not None else None
-    return AsOf(readable_state(deal), deal_version, registration, registration_version)
+    return AsOf(
+        {**readable_state(deal), "notes": notes}, deal_version, registration, registration_version
+    )

@@ -83,7 +83,12 @@ class AuditStore:
             None if scheme is None else int(scheme),
         )
 
-    def _select(self) -> str:
+    def _select(self, hashes: bool = True) -> str:
+        if not hashes:
+            return (
+                f"SELECT {self.position}, e.originator_id, e.originator_version, e.topic, "
+                f"e.state, NULL AS prev_hash, NULL AS hash, NULL AS scheme FROM {self.events} e "
+            )
         return (
             f"SELECT {self.position}, e.originator_id, e.originator_version, e.topic, e.state, "
             f"h.prev_hash, h.hash, h.scheme FROM {self.events} e LEFT JOIN {self.hashes} h "
@@ -92,12 +97,14 @@ class AuditStore:
 
     # -- reads ----------------------------------------------------------------
 
-    def stream(self, originator_id: UUID, after_version: int = 0) -> Iterator[StoredRow]:
-        """One stream in version order."""
+    def stream(
+        self, originator_id: UUID, after_version: int = 0, *, hashes: bool = True
+    ) -> Iterator[StoredRow]:
+        """One stream in version order (without its hash rows unless `hashes`)."""
         version = after_version
         while True:
             rows = self._query(
-                self._select() + "WHERE e.originator_id = %s AND e.originator_version > %s "
+                self._select(hashes) + "WHERE e.originator_id = %s AND e.originator_version > %s "
                 f"ORDER BY e.originator_version LIMIT {PAGE}",
                 (self._id(originator_id), version),
             )

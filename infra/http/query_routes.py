@@ -130,7 +130,8 @@ def get_deal(
     position = ctx.read_models.ledger_position(min_position)
     deal = access.deal_for(ctx.ledger(), principal, deal_id)
     return responses.DealResponse(
-        deal=views.deal_view(deal), freshness=_fresh(response, LEDGER, position)
+        deal=views.deal_view(deal, ctx.ledger().deal_notes(deal.id)),
+        freshness=_fresh(response, LEDGER, position),
     )
 
 

@@ -95,7 +95,7 @@ def partner_view(partner: Partner) -> PartnerView:
     )
 
 
-def deal_view(deal: Deal) -> DealView:
+def deal_view(deal: Deal, notes: list[str]) -> DealView:
     return DealView(
         deal_id=deal.id,
         title=deal.title,
@@ -131,7 +131,7 @@ def deal_view(deal: Deal) -> DealView:
             )
             for request_id, request in sorted(deal.support.items())
         ],
-        notes=list(deal.notes),
+        notes=notes,
         opened_at=deal.opened_at,
         stage_entered_at=deal.stage_entered_at,
         closed_at=deal.closed_at,

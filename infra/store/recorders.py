@@ -220,6 +220,25 @@ class HashChainingPostgresRecorder(PostgresApplicationRecorder):
         return results
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def select_events_of_topic(self, originator_id: UUID, topic: str) -> list[StoredEvent]:
+        """One stream's events of one type, in version order."""
+        statement = SQL(
+            "SELECT originator_id, originator_version, topic, state FROM {schema}.{table} "
+            "WHERE originator_id = %s AND topic = %s ORDER BY originator_version"
+        ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name))
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(statement, (originator_id, topic), prepare=True)
+            return [
+                StoredEvent(
+                    originator_id=row["originator_id"],
+                    originator_version=row["originator_version"],
+                    topic=row["topic"],
+                    state=bytes(row["state"]),
+                )
+                for row in curs.fetchall()
+            ]
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def select_streams(
         self, after: dict[UUID, int], snapshots_table: str | None
     ) -> tuple[dict[UUID, StoredEvent], dict[UUID, list[StoredEvent]]]:

@@ -35,6 +35,7 @@ def scenarios() -> dict[str, tuple[str, Scenario]]:
     from tests.benchmarks import (
         bench_audit,
         bench_commands,
+        bench_edge,
         bench_freshness,
         bench_kafka,
         bench_memory,
@@ -51,6 +52,9 @@ def scenarios() -> dict[str, tuple[str, Scenario]]:
         "7": ("projector memory", bench_memory.projector_memory),
         "8": ("projector catching up a backlog", bench_read_side.projector_catch_up),
         "9": ("pipeline queries under HTTP load", bench_read_side.http_queries_under_load),
+        "10": ("submissions through HTTP, 16 clients", bench_edge.http_submissions),
+        "11": ("200 partners on one key through HTTP", bench_edge.same_key_burst),
+        "12": ("submissions through the Kafka command topic", bench_edge.kafka_submissions),
     }
 
 
@@ -77,7 +81,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         description="Deal Ledger benchmarks: every figure against a raw baseline of the same run.",
     )
     parser.add_argument("--quick", action="store_true", help="small scale (about a minute)")
-    parser.add_argument("--only", default="", help="comma-separated scenario numbers (1-9)")
+    parser.add_argument("--only", default="", help="comma-separated scenario numbers (1-12)")
     parser.add_argument("--reps", type=int, help="measured repetitions per scenario")
     parser.add_argument(
         "--out", type=Path, default=ROOT / "bench-results.json", help="where the JSON goes"

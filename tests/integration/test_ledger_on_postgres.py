@@ -7,7 +7,7 @@ from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import psycopg
 import pytest
@@ -22,6 +22,7 @@ from domain.ids import partner_id
 from domain.partner import Partner
 from domain.registration import RegistrationStatus, ReviewReason
 from domain.values import Money
+from infra.store.recorders import HashChainingPostgresRecorder
 from tests.integration.conftest import LedgerFactory
 from tests.property.invariants import streams_are_append_only
 from tests.support import driver
@@ -84,6 +85,11 @@ def test_every_stored_event_records_actor_command_and_correlation(pg_ledger: Led
 # would; or all share one, as an API process's workers do, so that their saves go
 # through group commit together.
 SHARING = pytest.mark.parametrize("shared", [False, True], ids=["processes", "group-commit"])
+
+
+def recorder_of(ledger: DealLedger) -> HashChainingPostgresRecorder:
+    assert isinstance(ledger.recorder, HashChainingPostgresRecorder)
+    return ledger.recorder
 
 
 def ledgers_for(pg_ledger: LedgerFactory, count: int, shared: bool) -> list[DealLedger]:
@@ -200,7 +206,7 @@ def test_concurrent_commands_share_commits_and_each_stays_atomic(
     ledger = pg_ledger()
     partners = [f"partner-{i}" for i in range(16)]
     onboard(ledger, *partners)
-    before = ledger.recorder.group_commit.appends, ledger.recorder.group_commit.writes
+    before = recorder_of(ledger).group_commit.appends, recorder_of(ledger).group_commit.writes
     barrier = threading.Barrier(len(partners), timeout=60)
     outcomes: list[Outcome] = []
     errors: list[BaseException] = []
@@ -227,8 +233,8 @@ def test_concurrent_commands_share_commits_and_each_stays_atomic(
 
     assert not errors, errors
     assert len(outcomes) == 160
-    appends = ledger.recorder.group_commit.appends - before[0]
-    writes = ledger.recorder.group_commit.writes - before[1]
+    appends = recorder_of(ledger).group_commit.appends - before[0]
+    writes = recorder_of(ledger).group_commit.writes - before[1]
     assert appends >= 160, appends
     assert writes < appends, (appends, writes)
     reader = pg_ledger()
@@ -241,7 +247,7 @@ def test_concurrent_commands_share_commits_and_each_stays_atomic(
     for n in range(0, 10, 4):
         claims = [o for o in outcomes if o.result["conflict_key"].startswith(f"shared-{n}.")]
         assert Counter(o.result["status"] for o in claims)["approved"] == 1, claims
-    streams_are_append_only(reader, {n.originator_id for n in rows})
+    streams_are_append_only(reader, {UUID(str(n.originator_id)) for n in rows})
 
 
 def test_one_statement_commits_each_group_or_rolls_back_only_the_group_that_lost(
@@ -262,7 +268,7 @@ def test_one_statement_commits_each_group_or_rolls_back_only_the_group_that_lost
     ]
     also = [StoredEvent(first, 2, taken.topic, taken.state)]
 
-    results = ledger.recorder._write_groups([fresh, loser, also])
+    results = recorder_of(ledger)._write_groups([fresh, loser, also])
 
     assert results[1] is None
     assert results[0] is not None
@@ -299,7 +305,17 @@ def test_snapshots_keep_long_deal_streams_loadable_and_equal_to_full_replay(
     replayed = ledger.replay(deal_id)
     assert loaded.version == 241
     assert vars(loaded) == vars(replayed)
-    assert loaded.notes[-1] == "call 239"
+    assert loaded.note_count == 240
+    notes = ledger.deal_notes(deal_id)
+    assert notes == [f"call {i}" for i in range(240)]
+    # The snapshot no longer grows with the notes: the last is as small as the first.
+    with psycopg.connect(database_url) as conn:
+        sizes = conn.execute(
+            f"SELECT length(state) FROM {pg_schema}.dealledger_snapshots "
+            "WHERE originator_id = %s ORDER BY originator_version",
+            (deal_id,),
+        ).fetchall()
+    assert sizes[-1][0] <= sizes[0][0] + 16, sizes
 
 
 def test_a_stored_v1_partner_event_is_upcast_when_read(

@@ -353,12 +353,20 @@ def test_support_requests_refuse_what_their_state_does_not_allow() -> None:
         deal.assign_support("r1", "ana", BY_SALES, NOW)  # resolved
 
 
-def test_a_note_is_kept_trimmed_and_a_blank_one_is_refused() -> None:
+def test_a_note_is_recorded_trimmed_and_a_blank_one_is_refused() -> None:
     deal = new_deal()
     deal.add_note("  called the CFO ", BY_SALES, NOW)
     with pytest.raises(InvalidInput):
         deal.add_note(" ", BY_SALES, NOW)
-    assert deal.notes == ["called the CFO"]
+    (added,) = [e for e in deal.collect_events() if isinstance(e, Deal.NoteAdded)]
+    assert added.text == "called the CFO"
+    assert deal.note_count == 1
+
+
+def test_a_v1_snapshot_holding_the_notes_is_upcast_to_their_count() -> None:
+    state: dict[str, object] = {"notes": ["a", "b", "c"], "title": "t"}
+    Deal.upcast_v1_v2(state)
+    assert state == {"note_count": 3, "title": "t"}
 
 
 # -- closing and reopening ---------------------------------------------------------
