@@ -237,7 +237,7 @@ def same_key_burst(bench: Bench, scale: Scale) -> list[Figure]:
                 latencies.append(elapsed)
                 if same:
                     if response.status_code in (200, 201):
-                        status = response.json().get("status", "?")
+                        status = response.json()["result"].get("status", "?")
                         statuses[status] += 1
                         approved[0] += status == "approved"
                     else:
