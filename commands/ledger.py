@@ -143,8 +143,13 @@ class DealLedger(Application[UUID]):
         cached: dict[UUID, Any] = {}
         if cache is not None:
             for aggregate_id in aggregate_ids:
+                # Cache entries are only ever replaced, never changed in place, and
+                # every read of current state comes through here (the library's own
+                # fast-forward changes entries in place, so `repository.get` must not
+                # be used for current state beside this): a copy is taken first and
+                # brought forward from its own version.
                 with contextlib.suppress(KeyError):
-                    cached[aggregate_id] = cache.get(aggregate_id)
+                    cached[aggregate_id] = deepcopy(cache.get(aggregate_id))
         after = {i: (cached[i].version if i in cached else 0) for i in aggregate_ids}
         snapshot_recorder = getattr(self.snapshots, "recorder", None)
         snapshots, events = select_streams(
@@ -154,11 +159,9 @@ class DealLedger(Application[UUID]):
         for aggregate_id in aggregate_ids:
             stored = events.get(aggregate_id, [])
             if aggregate_id in cached and not stored:
-                loaded[aggregate_id] = deepcopy(cached[aggregate_id])
+                loaded[aggregate_id] = cached[aggregate_id]
                 continue
-            # A cached aggregate is never changed in place (other threads may be
-            # copying it): it is brought forward on a copy, which replaces it.
-            aggregate: Any = deepcopy(cached[aggregate_id]) if aggregate_id in cached else None
+            aggregate: Any = cached.get(aggregate_id)
             if aggregate_id in snapshots:
                 aggregate = cast(Any, self.mapper.to_domain_event(snapshots[aggregate_id])).mutate(
                     None
@@ -270,10 +273,14 @@ class DealLedger(Application[UUID]):
 
     def _get(self, cls: type[T], aggregate_id: UUID, version: int | None) -> T:
         found: Any
-        try:
-            found = self.repository.get(aggregate_id, version=version)
-        except AggregateNotFoundError:
-            found = None
+        if version is None:
+            # The one way current state is read: see `load_many` on the cache.
+            found = self.load_many([aggregate_id])[aggregate_id]
+        else:
+            try:
+                found = self.repository.get(aggregate_id, version=version)
+            except AggregateNotFoundError:
+                found = None
         if not isinstance(found, cls):
             raise NotFound(
                 f"no {cls.__name__.lower()} {aggregate_id}", aggregate_id=str(aggregate_id)

@@ -115,13 +115,6 @@ class Settings(BaseSettings):
             "IS_SNAPSHOTTING_ENABLED": "y",
             "CREATE_TABLE": "y",
         }
-        if self.aggregate_cache_size:
-            # Fast-forward reads the events stored since the cached version (by any
-            # process) before each use, so a cached aggregate is never older than the
-            # store was at the start of the command; the version check on save still
-            # decides every race.
-            env["AGGREGATE_CACHE_MAXSIZE"] = str(self.aggregate_cache_size)
-            env["AGGREGATE_CACHE_FASTFORWARD"] = "y"
         if self.database_url is None:
             env["PERSISTENCE_MODULE"] = "eventsourcing.sqlite"
             # Every stored event is hash-chained to its predecessor (tamper evidence).
@@ -144,6 +137,15 @@ class Settings(BaseSettings):
                 "APPLICATION_RECORDER_TOPIC": "infra.store.recorders:HashChainingPostgresRecorder",
             }
         )
+        if self.aggregate_cache_size:
+            # Fast-forward reads the events stored since the cached version (by any
+            # process) before each use, so a cached aggregate is never older than the
+            # store was at the start of the command; the version check on save still
+            # decides every race. PostgreSQL only: the ledger's own loader
+            # (`DealLedger.load_many`) serves its cache, and an embedded store is
+            # in-process already.
+            env["AGGREGATE_CACHE_MAXSIZE"] = str(self.aggregate_cache_size)
+            env["AGGREGATE_CACHE_FASTFORWARD"] = "y"
         return env
 
     def psycopg_conninfo(self) -> str:

@@ -250,6 +250,54 @@ def test_concurrent_commands_share_commits_and_each_stays_atomic(
     streams_are_append_only(reader, {UUID(str(n.originator_id)) for n in rows})
 
 
+def test_reads_and_commands_on_one_deal_from_many_threads_see_whole_versions(
+    pg_ledger: LedgerFactory,
+) -> None:
+    """The aggregate cache under the API's load: workers read a deal (as the deal view
+    does) while others move and note it. No read or command ever meets a half
+    brought-forward copy, and the deal ends with every command applied (I4)."""
+    ledger = pg_ledger()
+    onboard(ledger, "northwind")
+    registration = ledger.execute(submission("r-hot", "northwind", "hot.example"))
+    assert registration.aggregate_id is not None
+    deal_id = Driver(ledger, "hot").convert(registration.aggregate_id, title="Hot")
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def reader() -> None:
+        while not stop.is_set():
+            try:
+                deal = ledger.get_deal(deal_id)
+                assert deal.note_count <= deal.version
+            except BaseException as exc:  # collected and asserted below
+                errors.append(exc)
+                return
+
+    def writer(n: int) -> None:
+        drive = Driver(ledger, f"w{n}")
+        for i in range(25):
+            try:
+                drive.run(AddDealNote, SALES, deal_id=deal_id, text=f"{n}-{i}")
+            except BaseException as exc:  # collected and asserted below
+                errors.append(exc)
+                return
+
+    readers = [threading.Thread(target=reader) for _ in range(4)]
+    writers = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for thread in readers + writers:
+        thread.start()
+    for thread in writers:
+        thread.join(120)
+    stop.set()
+    for thread in readers:
+        thread.join(30)
+
+    assert not errors, errors[:3]
+    deal = pg_ledger().get_deal(deal_id)
+    assert deal.note_count == 100
+    assert vars(deal) == vars(ledger.replay(deal_id))
+
+
 def test_one_statement_commits_each_group_or_rolls_back_only_the_group_that_lost(
     pg_ledger: LedgerFactory,
 ) -> None:
