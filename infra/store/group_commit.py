@@ -65,6 +65,11 @@ class GroupCommit:
                 batch = self._take()
             try:
                 self._write(batch)
+            except BaseException as exc:
+                # Whatever went wrong, no append of the batch is left waiting forever.
+                for one in batch:
+                    if not one.done:
+                        self._settle(one, None, exc)
             finally:
                 with self._changed:
                     self._writing = False

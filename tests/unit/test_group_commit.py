@@ -132,3 +132,26 @@ def test_an_append_the_database_refuses_fails_alone_and_the_others_commit() -> N
         thread.join(10)
     assert isinstance(outcomes[3], ValueError)
     assert all(isinstance(outcomes[n], list) for n in range(6) if n != 3), outcomes
+
+
+def test_a_write_that_answers_wrongly_fails_its_appends_instead_of_leaving_them_waiting() -> None:
+    def broken(groups: Sequence[Sequence[StoredEvent]]) -> list[list[int] | None]:
+        time.sleep(0.01)
+        return []  # no answer for any append
+
+    commit = GroupCommit(broken)
+    outcomes: list[BaseException] = []
+
+    def append() -> None:
+        try:
+            commit.append(events(1))
+        except BaseException as exc:  # collected and asserted below
+            outcomes.append(exc)
+
+    threads = [threading.Thread(target=append) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert not any(thread.is_alive() for thread in threads)
+    assert len(outcomes) == 4
