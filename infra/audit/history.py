@@ -52,9 +52,9 @@ class HistoryEntry:
 
 def _entry(encoder: Encoder, row: StoredRow) -> HistoryEntry:
     """Each stored row decoded once, on the relay's path: its JSON straight to the
-    published document (no event object is built unless the row needs upcasting), so
+    published fields (no event object is built unless the row needs upcasting), so
     an entry's changes are exactly what consumers of the event topic receive."""
-    document = encoder.document(
+    event_type, aggregate_type, occurred_at, cause, changes = encoder.fields(
         Notification(
             id=row.position,
             originator_id=row.originator_id,
@@ -63,18 +63,18 @@ def _entry(encoder: Encoder, row: StoredRow) -> HistoryEntry:
             state=row.state,
         )
     )
-    actor = document["actor"]
+    actor = cause["actor"]
     return HistoryEntry(
         position=row.position,
-        aggregate_type=document["aggregate_type"],
+        aggregate_type=aggregate_type,
         aggregate_id=row.originator_id,
         version=row.version,
-        occurred_at=datetime.fromisoformat(document["occurred_at"]),
-        event_type=document["event_type"],
+        occurred_at=datetime.fromisoformat(occurred_at),
+        event_type=event_type,
         actor=actor_text(actor["kind"], actor["id"], actor["role"]),
-        command_id=document["command_id"],
-        correlation_id=document["correlation_id"],
-        changes=document["data"],
+        command_id=cause["command_id"],
+        correlation_id=cause["correlation_id"],
+        changes=changes,
     )
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
+from psycopg.rows import tuple_row
 
 from commands.ledger import DealLedger
 from infra.store.recorders import HashChainingPostgresRecorder, HashChainingSQLiteRecorder
@@ -59,9 +60,13 @@ class AuditStore:
     def _query(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         recorder: Any = self.ledger.recorder
         if self.dialect == "postgres":
-            with recorder.datastore.get_connection() as conn, conn.cursor() as curs:
+            with (
+                recorder.datastore.get_connection() as conn,
+                conn.cursor(row_factory=tuple_row) as curs,
+            ):
                 curs.execute(sql, params)
-                return [tuple(row.values()) for row in curs.fetchall()]
+                rows: list[tuple[Any, ...]] = curs.fetchall()
+                return rows
         sql = sql.replace("%s", "?")
         with recorder.datastore.transaction(commit=False) as curs:
             curs.execute(sql, tuple(params))
@@ -74,7 +79,8 @@ class AuditStore:
         position, originator_id, version, topic, state, prev_hash, digest, scheme = raw
         return StoredRow(
             int(position),
-            UUID(str(originator_id)),
+            # PostgreSQL hands back UUIDs; SQLite, the hex the library stores.
+            originator_id if isinstance(originator_id, UUID) else UUID(str(originator_id)),
             int(version),
             str(topic),
             bytes(state),

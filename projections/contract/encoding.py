@@ -231,8 +231,11 @@ class Encoder:
     def __init__(self, mapper: Mapper[UUID]) -> None:
         self.mapper = mapper
 
-    def document(self, notification: Notification) -> dict[str, Any]:
-        """The published JSON object of a stored event."""
+    def fields(self, notification: Notification) -> tuple[str, str, str, Any, dict[str, Any]]:
+        """(event type, aggregate type, occurred_at, cause, data) of a stored event,
+        its JSON decoded once; a row the fast path does not know (compressed or
+        encrypted stores, older class versions) is decoded the long way, upcast by
+        the mapper."""
         cls = resolve_topic(notification.topic)
         kind = kind_of(cls)
         try:
@@ -244,15 +247,27 @@ class Encoder:
             state.pop("originator_topic", None)
             data = _published(state)
         except (_NotPlain, KeyError, TypeError, ValueError):
-            # Compressed or encrypted stores, older versions: decode the long way.
-            return message_document(self.mapper.to_domain_event(notification), notification.id)
+            event: Any = self.mapper.to_domain_event(notification)
+            kind = kind_of(cast(type, type(event)))
+            return (
+                kind.event_type,
+                kind.aggregate_type,
+                event.timestamp.isoformat(),
+                event.cause.to_json(),
+                event_data(event),
+            )
+        return kind.event_type, kind.aggregate_type, timestamp, cause, data
+
+    def document(self, notification: Notification) -> dict[str, Any]:
+        """The published JSON object of a stored event."""
+        event_type, aggregate_type, occurred_at, cause, data = self.fields(notification)
         return _document(
-            kind.event_type,
-            kind.aggregate_type,
+            event_type,
+            aggregate_type,
             str(notification.originator_id),
             notification.originator_version,
             notification.id,
-            timestamp,
+            occurred_at,
             cause,
             data,
         )
