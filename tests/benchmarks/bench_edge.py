@@ -111,7 +111,8 @@ def _in_process_rate(settings: Settings, code: str, tag: str, count: int) -> flo
         ledger.close()
 
 
-def _serve(settings: Settings, port: int, log: Path) -> subprocess.Popen[bytes]:
+def serve_api(settings: Settings, port: int, log: Path) -> subprocess.Popen[bytes]:
+    """`dealledger serve` on `port`, once it answers /readyz."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as handle:
         process = subprocess.Popen(
@@ -134,7 +135,7 @@ def _serve(settings: Settings, port: int, log: Path) -> subprocess.Popen[bytes]:
         time.sleep(0.2)
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def stop_api(process: subprocess.Popen[bytes]) -> None:
     process.terminate()
     try:
         process.wait(30)
@@ -148,7 +149,7 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 def http_submissions(bench: Bench, scale: Scale) -> list[Figure]:
     settings, keys = _setup(bench, "s10", HTTP_CLIENTS, kafka_bootstrap=None)
     port = 18000 + random.randrange(1000)
-    server = _serve(settings, port, ROOT / ".run" / "logs" / f"bench-{bench.tag}-s10-serve.log")
+    server = serve_api(settings, port, ROOT / ".run" / "logs" / f"bench-{bench.tag}-s10-serve.log")
     base = f"http://127.0.0.1:{port}"
     codes = list(keys)
 
@@ -188,7 +189,7 @@ def http_submissions(bench: Bench, scale: Scale) -> list[Figure]:
     try:
         rates, baseline = repeat(scale.reps, through_http, in_process, label="10 HTTP submissions")
     finally:
-        _stop(server)
+        stop_api(server)
     return [
         Figure(
             scenario="10",
@@ -210,7 +211,7 @@ def http_submissions(bench: Bench, scale: Scale) -> list[Figure]:
 def same_key_burst(bench: Bench, scale: Scale) -> list[Figure]:
     settings, keys = _setup(bench, "s11", SAME_KEY_PARTNERS, kafka_bootstrap=None)
     port = 18000 + random.randrange(1000)
-    server = _serve(settings, port, ROOT / ".run" / "logs" / f"bench-{bench.tag}-s11-serve.log")
+    server = serve_api(settings, port, ROOT / ".run" / "logs" / f"bench-{bench.tag}-s11-serve.log")
     base = f"http://127.0.0.1:{port}"
     codes = list(keys)
     statuses: Counter[str] = Counter()
@@ -260,7 +261,7 @@ def same_key_burst(bench: Bench, scale: Scale) -> list[Figure]:
             label="11 same-key burst",
         )
     finally:
-        _stop(server)
+        stop_api(server)
     checks = {
         "concurrent_modification": codes_seen.get("concurrent_modification", 0),
         "refusals": dict(codes_seen),
@@ -356,7 +357,7 @@ def kafka_submissions(bench: Bench, scale: Scale) -> list[Figure]:
                         last = now
                         seen.add(result["command_id"])
         finally:
-            _stop(consumer)
+            stop_api(consumer)
             results.close()
         return (count - 1) / (last - first) if last > first else float("nan")
 

@@ -18,13 +18,10 @@ from __future__ import annotations
 
 import random
 import secrets
-import subprocess
-import sys
 import threading
 import time
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -50,7 +47,7 @@ from tests.benchmarks.bench_common import (
     say,
 )
 from tests.benchmarks.bench_data import synthetic_records
-from tests.integration.flow import settings_env
+from tests.benchmarks.bench_edge import serve_api, stop_api
 from tests.support import actors
 from tests.support.actors import as_command_actor
 
@@ -268,18 +265,6 @@ class _Load:
             thread.join(seconds + 120)
 
 
-def _serve(settings: Settings, port: int, log: Path) -> subprocess.Popen[bytes]:
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("ab") as handle:
-        return subprocess.Popen(
-            [sys.executable, "-m", "infra.cli", "serve", "--port", str(port)],
-            cwd=ROOT,
-            env=settings_env(settings),
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-        )
-
-
 def http_queries_under_load(bench: Bench, scale: Scale) -> list[Figure]:
     key = f"dl_bench9sales_{secrets.token_urlsafe(30)}"
     settings = bench.settings(
@@ -289,19 +274,10 @@ def http_queries_under_load(bench: Bench, scale: Scale) -> list[Figure]:
     say(f"9: opened {len(deals)} deals")
     port = 18000 + random.randrange(1000)
     log = ROOT / ".run" / "logs" / f"bench-{bench.tag}-serve.log"
-    server = _serve(settings, port, log)
+    server = serve_api(settings, port, log)
     base = f"http://127.0.0.1:{port}"
     results: dict[int, _Load] = {}
     try:
-        deadline = Deadline(60, "the API to answer /readyz")
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            deadline.check()
-            time.sleep(0.2)
         head = httpx.get(
             f"{base}/v1/pipeline",
             params={"min_position": 2 * HTTP_DEALS},
@@ -326,11 +302,7 @@ def http_queries_under_load(bench: Bench, scale: Scale) -> list[Figure]:
             scale.reps, measure, history, label="9 pipeline queries under load"
         )
     finally:
-        server.terminate()
-        try:
-            server.wait(30)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop_api(server)
     last = results[max(results)]
     counts = {kind: len(values) for kind, values in last.latencies.items()}
     p50 = {kind: round(percentile(values, 50), 1) for kind, values in last.latencies.items()}
