@@ -118,6 +118,7 @@ class Follower:
         name: str = "embedded",
         poll_seconds: float = 1.0,
         listen: Callable[[threading.Event, float], None] | None = None,
+        after_catch_up: Callable[[], None] | None = None,
     ) -> None:
         self._ledger = ledger
         self._store = store
@@ -125,6 +126,7 @@ class Follower:
         self.name = name
         self.poll_seconds = poll_seconds
         self._listen = listen
+        self._after_catch_up = after_catch_up
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -175,6 +177,8 @@ class Follower:
             self._wake.clear()
             try:
                 self.catch_up()
+                if self._after_catch_up is not None:
+                    self._after_catch_up()
                 self.failures = 0
             except Exception as exc:  # the database may be away; try again later
                 self.failures += 1

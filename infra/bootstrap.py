@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Callable
 from contextlib import closing
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 
     from consumers.command_consumer import CommandConsumer
     from consumers.projector_host import ProjectorHost
+    from infra.audit.checkpoints import CheckpointWriter
     from infra.gateway.gateway import CommandMetrics, Gateway
     from infra.gateway.key_store import KeyStore
     from infra.gateway.principals import Authenticator
@@ -257,8 +259,53 @@ class Wiring:
             name="api-inline" if inline else "embedded",
             poll_seconds=2.0 if inline else 0.25,
             listen=listen if inline else None,
+            # Without Kafka no relay runs: the feed signs the checkpoints.
+            after_catch_up=self._checkpoints_when_due(log),
         )
         return follower
+
+    # -- signed checkpoints ------------------------------------------------------------
+
+    def checkpoint_writer(
+        self, publish: Callable[[dict[str, Any]], None] | None = None
+    ) -> CheckpointWriter | None:
+        """The checkpoint writer on the operator's signing key; None without a key (a
+        key that cannot be read raises checkpoints.KeyProblem)."""
+        from infra.audit.checkpoints import CheckpointWriter, signing_key
+        from infra.audit.store import AuditStore
+
+        key = signing_key(self.settings)
+        if key is None:
+            return None
+        return CheckpointWriter(AuditStore(self.ledger()), key, self.settings, publish=publish)
+
+    def _checkpoints_when_due(self, log: Any) -> Callable[[], None] | None:
+        """A step that signs a checkpoint when one is due, for a loop that follows the
+        ledger (the relay, the embedded feed); None when no key is configured. A tree
+        that no longer extends the last checkpoint is logged, never signed."""
+        from infra.audit.checkpoints import TreeAltered
+
+        writer = self.checkpoint_writer()
+        if writer is None:
+            log.warning(
+                "no signing key: no checkpoints are written "
+                "(set DEALLEDGER_SIGNING_KEY_FILE; see docs/auditing.md)"
+            )
+            return None
+        armed = writer
+
+        def step() -> None:
+            try:
+                written = armed.write_if_due()
+            except TreeAltered as exc:
+                armed.postpone()
+                log.error("checkpoint refused", reason=str(exc))
+                return
+            if written is not None:
+                log.info("checkpoint signed", tree_size=written["tree_size"], root=written["root"])
+
+        self._parts["checkpoint_writer"] = writer
+        return step
 
     # -- processes -------------------------------------------------------------------
 
@@ -266,7 +313,13 @@ class Wiring:
         from infra.kafka.relay import Relay
         from infra.logging import get_logger
 
-        relay = Relay(self.ledger(), self.settings, get_logger("relay"))
+        log = get_logger("relay")
+        relay = Relay(self.ledger(), self.settings, log)
+        step = self._checkpoints_when_due(log)
+        if step is not None:
+            writer = self._parts["checkpoint_writer"]
+            writer.publish = relay.publish_checkpoint
+            relay.after_batch = step
         if batch_size is not None:
             relay.batch_size = batch_size
         self._parts.setdefault("relays", []).append(relay)

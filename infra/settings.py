@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain import programme
@@ -40,6 +40,7 @@ class Settings(BaseSettings):
     commands_topic: str = "dealledger.commands.v1"
     command_results_topic: str = "dealledger.command-results.v1"
     commands_dlq_topic: str = "dealledger.commands.dlq"
+    checkpoints_topic: str = "dealledger.checkpoints.v1"
     projector_group: str = Field(
         default="dealledger-projectors",
         min_length=1,
@@ -82,6 +83,32 @@ class Settings(BaseSettings):
         ge=0,
         le=60,
         description="longest a query waits for `?min_position=` before answering 503",
+    )
+
+    # -- signed checkpoints of the ledger tree (infra/audit/checkpoints.py) -------------
+    signing_key_file: Path | None = Field(
+        default=None,
+        description="Ed25519 private key (PEM) that signs checkpoints; make one with "
+        "`dealledger signing-key create`",
+    )
+    signing_key: SecretStr | None = Field(
+        default=None, description="the same key as PEM text, instead of a file"
+    )
+    checkpoint_public_key: str | None = Field(
+        default=None,
+        description="the public key `verify` trusts (base64 of the 32 raw bytes, as "
+        "`signing-key create` prints it); default: derived from the signing key",
+    )
+    checkpoint_file: Path | None = Field(
+        default=None,
+        description="every checkpoint is also appended to this file (JSON Lines), to be "
+        "shipped outside the database",
+    )
+    checkpoint_every_events: int = Field(
+        default=1000, ge=1, description="a checkpoint once the tree grew by this many events"
+    )
+    checkpoint_every_seconds: float = Field(
+        default=60.0, gt=0, description="or once this long passed since the last (if it grew)"
     )
 
     @field_validator("database_url")

@@ -9,7 +9,7 @@ from uuid import UUID
 from commands.ledger import DealLedger
 from infra.audit.history import AsOf, HistoryEntry, deal_as_of, deal_history, deal_streams
 from infra.audit.store import AuditStore
-from infra.audit.verify import VerifyReport, verify_all, verify_streams
+from infra.audit.verify import Anchors, VerifyReport, verify_all, verify_streams
 
 
 def history(
@@ -28,9 +28,12 @@ def state_as_of(
     return deal_as_of(AuditStore(ledger), deal_id, as_of=as_of, version=version)
 
 
-def verify(ledger: DealLedger, deal_id: UUID | None = None) -> VerifyReport:
-    """Recompute the hash chains of the deal's streams, or of every stream."""
+def verify(
+    ledger: DealLedger, deal_id: UUID | None = None, anchored: Anchors | None = None
+) -> VerifyReport:
+    """Recompute the hash chains and the ledger tree (of the deal's streams, or of every
+    stream), held to the signed checkpoints in `anchored` when given."""
     store = AuditStore(ledger)
     if deal_id is None:
-        return verify_all(store)
-    return verify_streams(store, deal_streams(store, deal_id))
+        return verify_all(store, anchored)
+    return verify_streams(store, deal_streams(store, deal_id), anchored)

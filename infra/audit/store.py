@@ -3,7 +3,7 @@ and chain hashes, paged by key so even very long streams are never held in memor
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -15,6 +15,8 @@ from commands.ledger import DealLedger
 from infra.store.recorders import HashChainingPostgresRecorder, HashChainingSQLiteRecorder
 
 PAGE = 1000
+# Whole-ledger passes (verify --all) read bigger pages: fewer round trips, same order.
+LEDGER_PAGE = 10_000
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,7 @@ class StoredRow:
     prev_hash: str | None  # None: stored before hash chaining, or its hash row is gone
     hash: str | None
     scheme: int | None = None  # how `hash` was computed (bundle_check.event_hash)
+    leaf: int | None = None  # its index in the ledger tree (infra/store/sealing.py)
 
     def stored_event(self) -> StoredEvent:
         return StoredEvent(self.originator_id, self.version, self.topic, self.state)
@@ -43,11 +46,17 @@ class AuditStore:
             self.dialect = "postgres"
             self.events = f'"{schema}"."{recorder.events_table_name}"'
             self.hashes = f'"{schema}"."{recorder.hashes_table_name}"'
+            self.tree = f'"{schema}"."{recorder.tree_table_name}"'
+            self.seal_table = f'"{schema}"."{recorder.seal_table_name}"'
+            self.checkpoints = f'"{schema}"."{recorder.checkpoints_table_name}"'
             self.position = "e.notification_id"
         elif isinstance(recorder, HashChainingSQLiteRecorder):
             self.dialect = "sqlite"
             self.events = recorder.events_table_name
             self.hashes = recorder.hashes_table_name
+            self.tree = recorder.tree_table_name
+            self.seal_table = recorder.seal_table_name
+            self.checkpoints = recorder.checkpoints_table_name
             self.position = "e.rowid"
         else:
             raise TypeError(
@@ -76,7 +85,7 @@ class AuditStore:
         return originator_id if self.dialect == "postgres" else originator_id.hex
 
     def _row(self, raw: tuple[Any, ...]) -> StoredRow:
-        position, originator_id, version, topic, state, prev_hash, digest, scheme = raw
+        position, originator_id, version, topic, state, prev_hash, digest, scheme, leaf = raw
         return StoredRow(
             int(position),
             # PostgreSQL hands back UUIDs; SQLite, the hex the library stores.
@@ -87,17 +96,20 @@ class AuditStore:
             prev_hash,
             digest,
             None if scheme is None else int(scheme),
+            None if leaf is None else int(leaf),
         )
 
     def _select(self, hashes: bool = True) -> str:
         if not hashes:
             return (
                 f"SELECT {self.position}, e.originator_id, e.originator_version, e.topic, "
-                f"e.state, NULL AS prev_hash, NULL AS hash, NULL AS scheme FROM {self.events} e "
+                f"e.state, NULL AS prev_hash, NULL AS hash, NULL AS scheme, NULL AS leaf "
+                f"FROM {self.events} e "
             )
         return (
             f"SELECT {self.position}, e.originator_id, e.originator_version, e.topic, e.state, "
-            f"h.prev_hash, h.hash, h.scheme FROM {self.events} e LEFT JOIN {self.hashes} h "
+            f"h.prev_hash, h.hash, h.scheme, h.leaf FROM {self.events} e "
+            f"LEFT JOIN {self.hashes} h "
             "ON h.originator_id = e.originator_id AND h.originator_version = e.originator_version "
         )
 
@@ -145,6 +157,100 @@ class AuditStore:
                 yield row
             if len(rows) < PAGE:
                 return
+
+    def in_ledger_order(self) -> Iterator[StoredRow]:
+        """Every stored event in ledger (position) order, with its hash row."""
+        after = 0
+        while True:
+            rows = self._query(
+                self._select()
+                + f"WHERE {self.position} > %s ORDER BY {self.position} LIMIT {LEDGER_PAGE}",
+                (after,),
+            )
+            for raw in rows:
+                row = self._row(raw)
+                after = row.position
+                yield row
+            if len(rows) < LEDGER_PAGE:
+                return
+
+    def sealed_from(self) -> int | None:
+        """The position from which every event must be hashed and in the tree; None
+        when the seal row is gone."""
+        rows = self._query(f"SELECT sealed_from FROM {self.seal_table}", ())
+        return int(rows[0][0]) if rows else None
+
+    def tree_size(self) -> int:
+        """Leaves the stored tree holds (its highest leaf index + 1)."""
+        rows = self._query(f"SELECT max(idx) FROM {self.tree} WHERE level = 0", ())
+        return 0 if rows[0][0] is None else int(rows[0][0]) + 1
+
+    def leaves(self, lo: int, hi: int) -> dict[int, bytes]:
+        """The stored leaf hashes with index in [lo, hi)."""
+        rows = self._query(
+            f"SELECT idx, hash FROM {self.tree} WHERE level = 0 AND idx >= %s AND idx < %s",
+            (lo, hi),
+        )
+        return {int(idx): bytes(digest) for idx, digest in rows}
+
+    def nodes(self, wanted: Iterable[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+        """Stored perfect-subtree hashes by (level, index), in one query; absent ones
+        are simply not in the answer."""
+        coords = sorted(set(wanted))
+        if not coords:
+            return {}
+        found: dict[tuple[int, int], bytes] = {}
+        for start in range(0, len(coords), 500):
+            chunk = coords[start : start + 500]
+            where = " OR ".join(["(level = %s AND idx = %s)"] * len(chunk))
+            params = [value for coord in chunk for value in coord]
+            for level, idx, digest in self._query(
+                f"SELECT level, idx, hash FROM {self.tree} WHERE {where}", params
+            ):
+                found[(int(level), int(idx))] = bytes(digest)
+        return found
+
+    def heads_at(self, tree_size: int) -> list[tuple[str, int, str]]:
+        """(stream, version, hash) of every stream's last event among the tree's first
+        `tree_size` leaves, by stream id: what a checkpoint commits to."""
+        if self.dialect == "postgres":
+            sql = (
+                "SELECT DISTINCT ON (originator_id) originator_id, originator_version, hash "
+                f"FROM {self.hashes} WHERE leaf < %s "
+                "ORDER BY originator_id, originator_version DESC"
+            )
+        else:
+            # SQLite takes the bare columns from the row holding the max().
+            sql = (
+                "SELECT originator_id, max(originator_version), hash "
+                f"FROM {self.hashes} WHERE leaf < %s GROUP BY originator_id"
+            )
+        heads = [
+            (str(UUID(str(stream))), int(version), str(digest))
+            for stream, version, digest in self._query(sql, (tree_size,))
+        ]
+        return sorted(heads)
+
+    def checkpoint_bodies(self) -> list[str]:
+        """The checkpoints the ledger wrote, as it keeps them (oldest first); a copy
+        inside the database, for exports: `verify` trusts only outside copies."""
+        return [
+            str(body)
+            for (body,) in self._query(
+                f"SELECT body FROM {self.checkpoints} ORDER BY tree_size", ()
+            )
+        ]
+
+    def keep_checkpoint(self, tree_size: int, body: str) -> None:
+        recorder: Any = self.ledger.recorder
+        sql = f"INSERT INTO {self.checkpoints} (tree_size, body) VALUES (%s, %s) "
+        sql += "ON CONFLICT (tree_size) DO NOTHING"
+        if self.dialect == "postgres":
+            with recorder.datastore.transaction(commit=True) as curs:
+                curs.execute(sql, (tree_size, body))
+        else:
+            with recorder.datastore.transaction(commit=True) as curs:
+                curs.execute(sql.replace("%s", "?"), (tree_size, body))
 
     def hashed_versions_without_events(
         self, originator_id: UUID | None = None

@@ -7,11 +7,15 @@ import sys
 import uuid
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
 from infra.cli.session import UsageError, require_store, session
+
+if TYPE_CHECKING:
+    from infra.audit.verify import Anchors
+    from infra.settings import Settings
 
 app = typer.Typer()
 
@@ -89,8 +93,25 @@ def verify(
         uuid.UUID | None, typer.Argument(parser=_deal_id, metavar="DEAL_ID", show_default=False)
     ] = None,
     every: Annotated[bool, typer.Option("--all", help="every stream in the store")] = False,
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(
+            help="signed checkpoints to hold the store to (JSON Lines); default: "
+            "DEALLEDGER_CHECKPOINT_FILE if it exists, else the checkpoint topic",
+            show_default=False,
+        ),
+    ] = None,
+    public_key: Annotated[
+        str | None,
+        typer.Option(
+            help="the key the checkpoints must be signed with (base64, or a PEM file); "
+            "default: DEALLEDGER_CHECKPOINT_PUBLIC_KEY, else the signing key's",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    """recompute hash chains; non-zero if altered"""
+    """recompute hash chains and the ledger tree, held to signed checkpoints kept
+    outside the database; non-zero if altered"""
     with session("verify") as wiring:
         # Imported here, not at the top: for start-up time (see `history`).
         from infra.audit import api
@@ -98,24 +119,110 @@ def verify(
         if deal_id is None and not every:
             raise UsageError("name a DEAL_ID or pass --all")
         require_store(wiring)
-        report = api.verify(wiring.ledger(), None if every else deal_id)
+        anchored = _anchors(wiring.settings, checkpoint, public_key)
+        report = api.verify(wiring.ledger(), None if every else deal_id, anchored)
         if report.problems:
             print(f"BROKEN: {report.problems[0]}")
             for problem in report.problems[1:]:
                 print(f"        {problem}")
             raise typer.Exit(1)
-        unsealed = f"; {report.unsealed} events predate hash chaining" if report.unsealed else ""
+        unsealed = f"; {report.unsealed} events predate the seal" if report.unsealed else ""
         if report.unpositioned:
             unsealed += (
                 f"; {report.unpositioned} events were hashed before ledger positions were "
                 "(their positions are checked for order only)"
             )
         print(f"OK: {report.events} events in {report.streams} streams chain intact{unsealed}")
+        print(f"  ledger tree: {report.tree_size} events, root {report.root}")
+        if report.anchored_to is not None:
+            newest = report.anchored_to
+            print(
+                f"  consistent with the checkpoint of {newest['tree_size']} events signed "
+                f"{newest['time']} by key {newest['key_id']}"
+                f" ({anchored.source if anchored else ''})"
+            )
+        else:
+            print(
+                "  NOT ANCHORED: no checkpoint source (pass --checkpoint FILE, or configure "
+                "Kafka or DEALLEDGER_CHECKPOINT_FILE); only the store's own consistency is "
+                "shown",
+                file=sys.stderr,
+            )
         if deal_id is not None:
             for stream, (version, digest) in sorted(
                 report.heads.items(), key=lambda kv: str(kv[0])
             ):
                 print(f"  head {stream} v{version} {digest}")
+
+
+def _anchors(settings: Settings, checkpoint: Path | None, public_key: str | None) -> Anchors | None:
+    """The outside checkpoints `verify` holds the store to, or None when there is no
+    source at all (said on stderr by the caller)."""
+    from infra.audit.checkpoints import (
+        KeyProblem,
+        public_key_from_text,
+        read_file,
+        read_topic,
+        trusted_public_key,
+    )
+    from infra.audit.verify import anchors
+
+    source = checkpoint
+    if (
+        source is None
+        and settings.checkpoint_file is not None
+        and settings.checkpoint_file.exists()
+    ):
+        source = settings.checkpoint_file
+    if source is None and not settings.bootstrap_servers:
+        return None
+    try:
+        key = public_key_from_text(public_key) if public_key else trusted_public_key(settings)
+    except (KeyProblem, OSError) as exc:
+        raise UsageError(str(exc)) from None
+    if key is None:
+        if checkpoint is not None:
+            raise UsageError(
+                "checking checkpoints needs the public key they are signed with: pass "
+                "--public-key, or set DEALLEDGER_CHECKPOINT_PUBLIC_KEY"
+            )
+        return None  # no key anywhere: no checkpoints to hold to (said as NOT ANCHORED)
+    if source is not None:
+        try:
+            outside = read_file(source)
+        except OSError as exc:
+            raise UsageError(f"cannot read {source}: {exc.strerror or exc}") from None
+    else:
+        outside = read_topic(settings)
+    return anchors(outside, key)
+
+
+@app.command("checkpoint")
+def checkpoint_now() -> None:
+    """sign a checkpoint of the ledger tree now (file, topic and ledger)"""
+    with session("checkpoint") as wiring:
+        from infra.audit.checkpoints import KeyProblem, TreeAltered
+        from infra.audit.signed import describe
+
+        require_store(wiring)
+        try:
+            writer = wiring.checkpoint_writer()
+        except KeyProblem as exc:
+            raise UsageError(str(exc)) from None
+        if writer is None:
+            raise UsageError(
+                "no signing key: set DEALLEDGER_SIGNING_KEY_FILE (make one with "
+                "`dealledger signing-key create`)"
+            )
+        try:
+            written = writer.write()
+        except TreeAltered as exc:
+            print(f"dealledger checkpoint: REFUSED: {exc}", file=sys.stderr)
+            raise typer.Exit(1) from None
+        if written is None:
+            print(f"unchanged since the {describe(writer.last or {})}")
+        else:
+            print(f"signed the {describe(written)}: root {written['root']}")
 
 
 @app.command()

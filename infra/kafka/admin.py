@@ -18,14 +18,21 @@ def ledger_topics(settings: Settings) -> list[str]:
         settings.commands_topic,
         settings.command_results_topic,
         settings.commands_dlq_topic,
+        settings.checkpoints_topic,
     ]
 
 
 def _configs_for(settings: Settings, topic: str) -> dict[str, str]:
-    if topic == settings.events_topic:
-        # The event topic is a replayable log (rebuilds start at offset 0): keep it all.
+    if topic in (settings.events_topic, settings.checkpoints_topic):
+        # The event topic is a replayable log (rebuilds start at offset 0), and the
+        # checkpoints are the ledger's evidence kept outside the database: keep them all.
         return {"retention.ms": "-1", "retention.bytes": "-1"}
     return {}
+
+
+def _partitions_for(settings: Settings, topic: str) -> int:
+    # One partition: checkpoints are read back in the order they were signed.
+    return 1 if topic == settings.checkpoints_topic else settings.topic_partitions
 
 
 def ensure_topics(settings: Settings, log: Any, topics: list[str] | None = None) -> list[str]:
@@ -42,7 +49,7 @@ def ensure_topics(settings: Settings, log: Any, topics: list[str] | None = None)
                     [
                         NewTopic(
                             topic,
-                            num_partitions=settings.topic_partitions,
+                            num_partitions=_partitions_for(settings, topic),
                             replication_factor=settings.topic_replication,
                             topic_configs=_configs_for(settings, topic),
                         )
@@ -52,7 +59,7 @@ def ensure_topics(settings: Settings, log: Any, topics: list[str] | None = None)
                 log.info(
                     "topic created",
                     topic=topic,
-                    partitions=settings.topic_partitions,
+                    partitions=_partitions_for(settings, topic),
                     replication=settings.topic_replication,
                 )
             except TopicAlreadyExistsError:

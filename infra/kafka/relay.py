@@ -22,6 +22,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -33,6 +34,7 @@ from kafka.partitioner import DefaultPartitioner, Partitioner
 from kafka.partitioner.default import murmur2
 
 from commands.ledger import DealLedger
+from infra.audit import signed
 from infra.kafka.admin import ensure_topics
 from infra.reconnect import RETRY_DELAY_MAX_S, run_until_stopped
 from infra.settings import Settings
@@ -164,6 +166,8 @@ class Relay:
         self._sent_through: int | None = None  # the last position sent
         self._offsets: dict[int, int] | None = None  # highest offset written, per partition
         self._listening = False
+        # Run after each batch (the checkpoint writer, when a signing key is set).
+        self.after_batch: Callable[[], None] | None = None
 
     def status(self) -> RelayStatus:
         head = self.ledger.recorder.max_notification_id() or 0
@@ -239,6 +243,14 @@ class Relay:
             self._in_flight.popleft()
             self.log.info("published", count=len(futures), first=first, last=last)
 
+    def publish_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Sends a signed checkpoint to the checkpoint topic and waits for the broker."""
+        value = signed.line(checkpoint).encode("utf-8")
+        future = self._producer_or_connect().send(
+            self.settings.checkpoints_topic, key=b"checkpoint", value=value
+        )
+        future.get(timeout=FLUSH_TIMEOUT_S)
+
     def wait_for_events(self, stop: threading.Event, seconds: float) -> None:
         """Sleeps until the event store notifies an append, `stop` is set, or `seconds`."""
         channel = channel_of(self.ledger.recorder)
@@ -259,7 +271,10 @@ class Relay:
             if not topics_ready:
                 ensure_topics(self.settings, self.log)
                 topics_ready = True
-            if self.publish_batch() == 0:
+            sent = self.publish_batch()
+            if self.after_batch is not None:
+                self.after_batch()
+            if sent == 0:
                 self.wait_for_events(stop, idle_sleep)
 
         run_until_stopped(step, stop, retry_on=KafkaError, on_retry=self._on_kafka_error)

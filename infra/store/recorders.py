@@ -30,10 +30,22 @@ from psycopg.sql import SQL, Identifier, Literal
 
 from infra.audit.bundle_check import GENESIS, SCHEME, SCHEME_2_TAG, UNSEALED, event_hash
 from infra.store.group_commit import GroupCommit
+from infra.store.sealing import (
+    CHECKPOINTS_SUFFIX,
+    SEAL_SUFFIX,
+    TREE_SUFFIX,
+    postgres_statements,
+    sqlite_create_statements,
+    sqlite_next_leaf,
+    sqlite_push,
+    sqlite_seal,
+)
 
 HASHES_SUFFIX = "_hashes"
 # Tables created before hash schemes existed hold scheme-1 rows only.
 _SCHEME_COLUMN = "scheme smallint NOT NULL DEFAULT 1"
+# Rows written before the ledger tree have no leaf.
+_LEAF_COLUMN = "leaf bigint"
 
 
 def _stream_id(originator_id: UUID | str) -> str:
@@ -85,24 +97,35 @@ class HashChainingPostgresRecorder(PostgresApplicationRecorder):
             SQL(
                 "CREATE TABLE IF NOT EXISTS {schema}.{table} ("
                 "originator_id uuid NOT NULL, originator_version bigint NOT NULL, "
-                "prev_hash text NOT NULL, hash text NOT NULL, {scheme}, "
+                "prev_hash text NOT NULL, hash text NOT NULL, {scheme}, {leaf}, "
                 "PRIMARY KEY (originator_id, originator_version))"
-            ).format(schema=schema, table=table, scheme=SQL(_SCHEME_COLUMN))
+            ).format(schema=schema, table=table, scheme=SQL(_SCHEME_COLUMN), leaf=SQL(_LEAF_COLUMN))
         )
-        # A table from before hash schemes gains the column; checked first, so that a
-        # start-up does not take the table's ALTER lock when nothing needs changing.
-        self.sql_create_statements.append(
-            SQL(
-                "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM information_schema.columns "
-                "WHERE table_schema = {schema_name} AND table_name = {table_name} "
-                "AND column_name = 'scheme') THEN "
-                "ALTER TABLE {schema}.{table} ADD COLUMN {scheme}; END IF; END $$"
-            ).format(
-                schema=schema,
-                table=table,
-                schema_name=Literal(self.datastore.schema),
-                table_name=Literal(self.hashes_table_name),
-                scheme=SQL(_SCHEME_COLUMN),
+        # A table from before hash schemes (or the tree) gains the column; checked first,
+        # so that a start-up does not take the table's ALTER lock when nothing needs it.
+        for column, definition in (("scheme", _SCHEME_COLUMN), ("leaf", _LEAF_COLUMN)):
+            self.sql_create_statements.append(
+                SQL(
+                    "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM information_schema.columns "
+                    "WHERE table_schema = {schema_name} AND table_name = {table_name} "
+                    "AND column_name = {column}) THEN "
+                    "ALTER TABLE {schema}.{table} ADD COLUMN {definition}; END IF; END $$"
+                ).format(
+                    schema=schema,
+                    table=table,
+                    schema_name=Literal(self.datastore.schema),
+                    table_name=Literal(self.hashes_table_name),
+                    column=Literal(column),
+                    definition=SQL(definition),
+                )
+            )
+        self.tree_table_name = events_table_name + TREE_SUFFIX
+        self.seal_table_name = events_table_name + SEAL_SUFFIX
+        self.checkpoints_table_name = events_table_name + CHECKPOINTS_SUFFIX
+        push_function = f"dealledger_tree_push_{events_table_name}"
+        self.sql_create_statements.extend(
+            postgres_statements(
+                self.datastore.schema, events_table_name, self.hashes_table_name, push_function
             )
         )
         self.append_function_name = f"dealledger_append_{events_table_name}"
@@ -119,7 +142,9 @@ class HashChainingPostgresRecorder(PostgresApplicationRecorder):
         # the way `chained` finds it: the stream's previous hash row (written by this
         # same loop for an earlier event of the batch), GENESIS at version 1, UNSEALED
         # when the previous event was never hashed. The digest is `event_hash` scheme 2,
-        # computed by the database.
+        # computed by the database; each event then becomes the tree's next leaf
+        # (infra/store/sealing.py), numbered on from the tree's size under the lock, and a
+        # group that rolls back gives its leaf numbers back.
         self.sql_create_statements.append(
             SQL(
                 "CREATE OR REPLACE FUNCTION {schema}.{function}("
@@ -127,13 +152,15 @@ class HashChainingPostgresRecorder(PostgresApplicationRecorder):
                 "groups integer[]) "
                 "RETURNS TABLE (grp integer, pos bigint) LANGUAGE plpgsql AS $BODY$ "
                 "DECLARE i integer := 1; n integer := coalesce(array_length(ids, 1), 0); "
-                "g integer; positions bigint[]; p bigint; prev text; digest text; "
+                "g integer; positions bigint[]; p bigint; prev text; d bytea; k bigint; "
+                "k0 bigint; "
                 "BEGIN "
                 "SET LOCAL lock_timeout = '{lock_timeout}s'; "
                 "LOCK TABLE {events} IN EXCLUSIVE MODE; "
                 "NOTIFY {channel}; "
+                "SELECT coalesce(max(t.idx) + 1, 0) INTO k FROM {tree} t WHERE t.level = 0; "
                 "WHILE i <= n LOOP "
-                "g := groups[i]; positions := '{{}}'; "
+                "g := groups[i]; positions := '{{}}'; k0 := k; "
                 "BEGIN "
                 "WHILE i <= n AND groups[i] = g LOOP "
                 "INSERT INTO {events} (originator_id, originator_version, topic, state) "
@@ -145,17 +172,19 @@ class HashChainingPostgresRecorder(PostgresApplicationRecorder):
                 "WHERE h.originator_id = ids[i] AND h.originator_version = versions[i] - 1; "
                 "IF NOT FOUND THEN prev := {unsealed}; END IF; "
                 "END IF; "
-                "digest := encode(sha256(convert_to(concat_ws(chr(31), {tag}, prev, "
+                "d := sha256(convert_to(concat_ws(chr(31), {tag}, prev, "
                 "ids[i]::text, versions[i]::text, p::text, topics[i]) || chr(31), 'UTF8') "
-                "|| states[i]), 'hex'); "
+                "|| states[i]); "
                 "INSERT INTO {hashes} "
-                "(originator_id, originator_version, prev_hash, hash, scheme) "
-                "VALUES (ids[i], versions[i], prev, digest, {scheme}); "
+                "(originator_id, originator_version, prev_hash, hash, scheme, leaf) "
+                "VALUES (ids[i], versions[i], prev, encode(d, 'hex'), {scheme}, k); "
+                "PERFORM {push}(k, sha256('\\x00'::bytea || d)); "
+                "k := k + 1; "
                 "positions := positions || p; "
                 "i := i + 1; "
                 "END LOOP; "
                 "EXCEPTION WHEN unique_violation THEN "
-                "positions := NULL; "
+                "positions := NULL; k := k0; "
                 "WHILE i <= n AND groups[i] = g LOOP i := i + 1; END LOOP; "
                 "END; "
                 "IF positions IS NULL THEN grp := g; pos := NULL; RETURN NEXT; "
@@ -169,6 +198,12 @@ class HashChainingPostgresRecorder(PostgresApplicationRecorder):
                 lock_timeout=SQL(str(self.datastore.lock_timeout)),
                 events=events,
                 hashes=hashes,
+                tree=SQL("{schema}.{table}").format(
+                    schema=schema, table=Identifier(self.tree_table_name)
+                ),
+                push=SQL("{schema}.{function}").format(
+                    schema=schema, function=Identifier(push_function)
+                ),
                 channel=Identifier(self.channel_name),
                 genesis=Literal(GENESIS),
                 unsealed=Literal(UNSEALED),
@@ -304,6 +339,9 @@ class HashChainingSQLiteRecorder(SQLiteApplicationRecorder):
     ) -> None:
         super().__init__(datastore, events_table_name=events_table_name)
         self.hashes_table_name = events_table_name + HASHES_SUFFIX
+        self.tree_table_name = events_table_name + TREE_SUFFIX
+        self.seal_table_name = events_table_name + SEAL_SUFFIX
+        self.checkpoints_table_name = events_table_name + CHECKPOINTS_SUFFIX
 
     def construct_create_table_statements(self) -> list[str]:
         return [
@@ -311,18 +349,23 @@ class HashChainingSQLiteRecorder(SQLiteApplicationRecorder):
             f"CREATE TABLE IF NOT EXISTS {self.hashes_table_name} ("
             "originator_id TEXT NOT NULL, originator_version INTEGER NOT NULL, "
             "prev_hash TEXT NOT NULL, hash TEXT NOT NULL, "
-            "scheme INTEGER NOT NULL DEFAULT 1, "
+            "scheme INTEGER NOT NULL DEFAULT 1, leaf INTEGER, "
             "PRIMARY KEY (originator_id, originator_version))",
+            *sqlite_create_statements(self.events_table_name),
         ]
 
     def _create_table(self, c: Any) -> None:
         super()._create_table(c)
-        # A table from before hash schemes gains the column (its rows are scheme 1).
+        # A table from before hash schemes (or the tree) gains the columns.
         c.execute(f"PRAGMA table_info({self.hashes_table_name})")
-        if "scheme" not in {row[1] for row in c.fetchall()}:
+        columns = {row[1] for row in c.fetchall()}
+        if "scheme" not in columns:
             c.execute(
                 f"ALTER TABLE {self.hashes_table_name} ADD COLUMN scheme INTEGER NOT NULL DEFAULT 1"
             )
+        if "leaf" not in columns:
+            c.execute(f"ALTER TABLE {self.hashes_table_name} ADD COLUMN leaf INTEGER")
+        sqlite_seal(c, self.events_table_name, self.hashes_table_name)
 
     def _insert_events(
         self, c: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -341,11 +384,14 @@ class HashChainingSQLiteRecorder(SQLiteApplicationRecorder):
                 )
                 row = c.fetchone()
                 previous[stream] = row[0] if row else None
+        leaf = sqlite_next_leaf(c, self.events_table_name)
         for stream, version, prev, digest, scheme in chained(stored_events, previous, returning):
             c.execute(
                 f"INSERT INTO {self.hashes_table_name} "
-                "(originator_id, originator_version, prev_hash, hash, scheme) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (UUID(stream).hex, version, prev, digest, scheme),
+                "(originator_id, originator_version, prev_hash, hash, scheme, leaf) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (UUID(stream).hex, version, prev, digest, scheme, leaf),
             )
+            sqlite_push(c, self.events_table_name, leaf, digest)
+            leaf += 1
         return returning

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from pydantic import SecretStr
 
 from infra.settings import Settings
 
@@ -33,6 +34,7 @@ def isolated_settings(database_url: str, kafka_bootstrap: str, **overrides: Any)
         "commands_topic": f"e2e.{tag}.commands",
         "command_results_topic": f"e2e.{tag}.command-results",
         "commands_dlq_topic": f"e2e.{tag}.commands.dlq",
+        "checkpoints_topic": f"e2e.{tag}.checkpoints",
         "projector_group": f"e2e.{tag}.projectors",
         "topic_partitions": 4,
         **overrides,
@@ -50,6 +52,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
     """The environment that makes a `dealledger` subprocess use these settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DEALLEDGER_")}
     for name, value in settings.model_dump(exclude_none=True).items():
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
         if isinstance(value, dict):
             import json
 

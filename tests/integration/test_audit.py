@@ -309,6 +309,10 @@ def test_a_store_hashed_before_positions_were_still_verifies_and_seals_new_posit
     story.ledger.close()
     with psycopg.connect(story.settings.database_url or "", autocommit=True) as conn:
         conn.execute(f"ALTER TABLE {schema}.dealledger_events_hashes DROP COLUMN scheme")
+        # Nor had it a ledger tree: the next start seals it and builds one over these.
+        conn.execute(f"ALTER TABLE {schema}.dealledger_events_hashes DROP COLUMN leaf")
+        for suffix in ("tree", "seal", "checkpoints"):
+            conn.execute(f"DROP TABLE {schema}.dealledger_events_{suffix}")
         rows = conn.execute(
             "SELECT originator_id, originator_version, topic, state "
             f"FROM {schema}.dealledger_events ORDER BY originator_id, originator_version"
@@ -338,7 +342,11 @@ def test_a_store_hashed_before_positions_were_still_verifies_and_seals_new_posit
         "WHERE notification_id = (SELECT max(notification_id) FROM {table})",
     )
     problems = api.verify(story.ledger).problems
-    assert [p.what for p in problems] == ["content or ledger position does not match its hash"]
+    assert problems[0].what == "content or ledger position does not match its hash"
+    # ... and its leaf in the ledger tree no longer matches it: the same event, named.
+    assert len(problems) == 2
+    assert (problems[1].stream, problems[1].version) == (problems[0].stream, problems[0].version)
+    assert problems[1].what.startswith("differs from leaf")
 
 
 def test_the_exported_bundle_verifies_offline_and_detects_tampering(

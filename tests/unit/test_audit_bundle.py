@@ -235,9 +235,13 @@ def test_every_one_byte_edit_of_a_bundle_is_detected(bundle: Path, tmp_path: Pat
 
 def _hash_the_old_way(store: Path) -> None:
     """Rewrite the store as the recorder before hash schemes wrote it: no `scheme`
-    column, each row hashed without its position."""
+    column, each row hashed without its position, and no ledger tree (the next start
+    seals the store and builds the tree over these hashes)."""
     with sqlite3.connect(store) as conn:
         conn.execute("ALTER TABLE stored_events_hashes DROP COLUMN scheme")
+        conn.execute("ALTER TABLE stored_events_hashes DROP COLUMN leaf")
+        for table in ("stored_events_tree", "stored_events_seal", "stored_events_checkpoints"):
+            conn.execute(f"DROP TABLE {table}")
         rows = conn.execute(
             "SELECT originator_id, originator_version, topic, state FROM stored_events "
             "ORDER BY originator_id, originator_version"
