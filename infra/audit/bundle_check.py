@@ -1,19 +1,26 @@
 #!/usr/bin/env python3
 """Verify a Deal Ledger audit bundle without the database. Standard library only.
 
-Usage:  python3 BUNDLE.zip                    (the bundle runs this checker itself)
-        python3 bundle_check.py BUNDLE.zip    (a copy you trust, e.g. from the repository)
+Usage:  python3 BUNDLE.zip [--public-key BASE64]
+            (the bundle runs this checker itself)
+        python3 bundle_check.py BUNDLE.zip [--public-key BASE64]
+            (a copy you trust, e.g. from the repository, beside proofs.py and signed.py)
 Exit 0: intact, 1: broken, 2: unreadable or not a bundle this checker knows.
 
-The bundle holds `events.jsonl` (one stored event per line, with its chain hashes)
-and `manifest.json` (counts, first/last ledger positions, each stream's chain head).
-Each event's hash is SHA-256 over its predecessor's hash, its stream, version, ledger
-position (hash scheme 2) and its exact stored content, so any changed, removed or
-re-ordered event breaks the chain. Every other field a line shows (type, time,
-actor) is decoded here from the hashed stored content and must equal it; both files
-must be byte for byte as the exporter writes them. The ledger itself computes hashes
-with `event_hash` below: this file is the one definition. What a bundle proves, and
-what it cannot: docs/auditing.md.
+The bundle holds `events.jsonl` (one stored event per line, with its chain hashes and
+its inclusion proof in the ledger tree) and `manifest.json` (counts, first/last ledger
+positions, each stream's chain head, the signed checkpoint, its public key and each
+stream's head proof). Each event's hash is SHA-256 over its predecessor's hash, its
+stream, version, ledger position (hash scheme 2) and its exact stored content, so any
+changed, removed or re-ordered event breaks the chain; each sealed event's leaf must
+be in the tree whose root the checkpoint signs (RFC 6962), and each stream's last
+event must be the head the checkpoint commits to, so a stream cut short is noticed
+too. Every other field a line shows (type, time, actor) is decoded here from the
+hashed stored content and must equal it; both files must be byte for byte as the
+exporter writes them. The ledger itself computes hashes with `event_hash` below: this
+file is the one definition. Pass --public-key (the operator publishes it) to pin the
+key; otherwise the checker reports the key id the bundle was signed with. What a
+bundle proves, and what it cannot: docs/auditing.md.
 """
 
 from __future__ import annotations
@@ -28,7 +35,13 @@ import uuid
 import zipfile
 from typing import Any
 
-FORMAT = "dealledger-audit-bundle/2"
+try:  # inside the project
+    from infra.audit import proofs, signed
+except ImportError:  # inside a bundle, or run as a script beside proofs.py and signed.py
+    import proofs  # type: ignore[import-not-found, no-redef]
+    import signed  # type: ignore[import-not-found, no-redef]
+
+FORMAT = "dealledger-audit-bundle/3"
 GENESIS = "0" * 64
 # A stream whose first events predate hash chaining starts its chain from this.
 UNSEALED = "f" * 64
@@ -38,28 +51,42 @@ SCHEME_2_TAG = "dealledger-chain/2"
 
 README = """Deal Ledger audit bundle
 
-events.jsonl     every stored event of the streams in the manifest, one JSON object a
-                 line, with its exact stored content (state_b64) and chain hashes
-manifest.json    counts, first/last ledger positions, each stream's chain head
-bundle_check.py  the verifier (Python 3.11+, standard library only); __main__.py runs
-                 it when the bundle itself is run:
+events.jsonl     every stored event of the streams in the manifest up to the signed
+                 checkpoint, one JSON object a line, with its exact stored content
+                 (state_b64), chain hashes and inclusion proof in the ledger tree
+manifest.json    counts, first/last ledger positions, each stream's chain head, the
+                 signed checkpoint, its public key and each stream's head proof
+bundle_check.py  the verifier (Python 3.11+, standard library only, with proofs.py
+proofs.py        and signed.py); __main__.py runs it when the bundle itself is run:
+signed.py
+    python3 this-bundle.zip --public-key THE-OPERATORS-PUBLIC-KEY
+    python3 /a/copy/you/trust/bundle_check.py this-bundle.zip --public-key ...
 
-    python3 this-bundle.zip
-    python3 /a/copy/you/trust/bundle_check.py this-bundle.zip
-
-Compare the manifest's chain heads with those the ledger reports
-(`dealledger verify DEAL_ID`) to anchor the bundle to the live store.
+Without --public-key the checker reports the key id the checkpoint was signed with:
+compare it with the one the ledger's operator publishes.
 """
 
 MAIN = """import sys
 
 import bundle_check
 
-# `python3 BUNDLE.zip` checks the bundle it is run from (or the one named after it).
-sys.exit(bundle_check.main([sys.argv[0], *(sys.argv[1:] or sys.argv[:1])]))
+# `python3 BUNDLE.zip [--public-key KEY]` checks the bundle it is run from (or the one
+# named after it).
+args = sys.argv[1:]
+if not args or args[0].startswith("--"):
+    args = [sys.argv[0], *args]
+sys.exit(bundle_check.main([sys.argv[0], *args]))
 """
 
-FILES = ("README.txt", "__main__.py", "bundle_check.py", "events.jsonl", "manifest.json")
+FILES = (
+    "README.txt",
+    "__main__.py",
+    "bundle_check.py",
+    "events.jsonl",
+    "manifest.json",
+    "proofs.py",
+    "signed.py",
+)
 LINE_FIELDS = {
     "position",
     "originator_id",
@@ -69,6 +96,8 @@ LINE_FIELDS = {
     "prev_hash",
     "hash",
     "hash_scheme",
+    "leaf",
+    "inclusion",
     "aggregate_type",
     "event_type",
     "occurred_at",
@@ -82,6 +111,9 @@ MANIFEST_FIELDS = {
     "first_position",
     "last_position",
     "chain_heads",
+    "checkpoint",
+    "public_key",
+    "head_proofs",
 }
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
@@ -220,6 +252,15 @@ def _line_problems(event: Any) -> list[str]:
         problems.append(f"hash_scheme {event['hash_scheme']!r} is unknown")
     if not sealed and event["hash_scheme"] is not None:
         problems.append("hash_scheme is set on an event without a hash")
+    leaf, inclusion = event["leaf"], event["inclusion"]
+    if leaf is not None and not (_is_int(leaf) and leaf >= 0 and sealed):
+        problems.append("leaf is not the index of a hashed event")
+    if inclusion is not None and not (
+        leaf is not None
+        and isinstance(inclusion, list)
+        and all(isinstance(h, str) and _HEX64.fullmatch(h) for h in inclusion)
+    ):
+        problems.append("inclusion is not a list of SHA-256 hex digests of a leaf")
     return problems
 
 
@@ -327,8 +368,9 @@ def _manifest_problems(
     return problems
 
 
-def check_bundle(path: str) -> list[str]:
-    """Every problem found, first one first; empty when the bundle is intact."""
+def check_bundle(path: str, public_key: bytes | None = None) -> list[str]:
+    """Every problem found, first one first; empty when the bundle is intact. With
+    `public_key`, the checkpoint must be signed with exactly that key."""
     manifest, events_text, problems = _read(path)
     if events_text and not events_text.endswith("\n"):
         problems.append("events.jsonl does not end with a newline")
@@ -366,15 +408,123 @@ def check_bundle(path: str) -> list[str]:
     if not deal_opened:
         problems.append("the manifest's deal has no deal.opened event in the bundle")
     problems.extend(_manifest_problems(manifest, streams, positions, len(lines)))
+    if not problems:
+        parsed = [json.loads(line) for line in lines]
+        problems.extend(_anchor_problems(manifest, parsed, streams, public_key))
     return problems
 
 
+def _anchor_problems(
+    manifest: dict[str, Any],
+    lines: list[dict[str, Any]],
+    streams: _Streams,
+    pinned: bytes | None,
+) -> list[str]:
+    """The signed checkpoint, each sealed event's place in its tree, each stream's head."""
+    checkpoint = manifest["checkpoint"]
+    if checkpoint is None:
+        if manifest["public_key"] is not None or manifest["head_proofs"] is not None:
+            return ["the manifest has a key or head proofs but no checkpoint"]
+        if any(line["inclusion"] is not None for line in lines):
+            return ["events carry inclusion proofs but there is no checkpoint"]
+        return []
+    try:
+        checkpoint = signed.parse(json.dumps(checkpoint))
+        key = base64.b64decode(str(manifest["public_key"]), validate=True)
+    except (ValueError, binascii.Error) as exc:
+        return [f"the manifest's checkpoint or key is malformed: {exc}"]
+    if pinned is not None and key != pinned:
+        return [
+            f"signed with key {signed.key_id(key)}, not the one given ({signed.key_id(pinned)})"
+        ]
+    why = signed.signature_problem(checkpoint, key)
+    if why is not None:
+        return [f"the checkpoint is not genuine: {why}"]
+    size, root = checkpoint["tree_size"], bytes.fromhex(checkpoint["root"])
+    problems = []
+    for number, line in enumerate(lines, start=1):
+        where = (
+            f"line {number}: stream {line['originator_id']} version {line['originator_version']}"
+        )
+        if line["position"] < checkpoint["sealed_from"]:
+            if line["leaf"] is not None:
+                problems.append(f"{where}: has a leaf, yet it is before the seal")
+            continue
+        if line["leaf"] is None or line["inclusion"] is None:
+            problems.append(f"{where}: is after the seal but has no place in the ledger tree")
+            continue
+        if line["leaf"] >= size:
+            problems.append(f"{where}: leaf {line['leaf']} is beyond the checkpoint's tree")
+            continue
+        leaf = proofs.leaf_hash(bytes.fromhex(line["hash"]))
+        path = [bytes.fromhex(h) for h in line["inclusion"]]
+        if not proofs.verify_inclusion(leaf, line["leaf"], size, path, root):
+            problems.append(f"{where}: is not leaf {line['leaf']} of the signed ledger tree")
+    proofs_given = manifest["head_proofs"]
+    if not isinstance(proofs_given, dict) or set(proofs_given) != set(streams.heads):
+        return [*problems, "the head proofs name other streams than the bundle's"]
+    heads_root = bytes.fromhex(checkpoint["heads_root"])
+    for stream, (version, digest) in streams.heads.items():
+        given = proofs_given[stream]
+        last = [line for line in lines if line["originator_id"] == stream][-1]
+        if last["leaf"] is None:
+            if given is not None:
+                problems.append(f"stream {stream}: a head proof for a stream never sealed")
+            continue
+        if not (
+            isinstance(given, dict)
+            and set(given) == {"index", "proof"}
+            and _is_int(given["index"])
+            and isinstance(given["proof"], list)
+            and all(isinstance(h, str) and _HEX64.fullmatch(h) for h in given["proof"])
+        ):
+            problems.append(f"stream {stream}: its head proof is malformed")
+            continue
+        head = signed.head_leaf(stream, version, str(digest))
+        path = [bytes.fromhex(h) for h in given["proof"]]
+        if not proofs.verify_inclusion(
+            head, given["index"], checkpoint["streams"], path, heads_root
+        ):
+            problems.append(
+                f"stream {stream}: version {version} is not its head at the checkpoint "
+                "(events are missing from the bundle)"
+            )
+    return problems
+
+
+def anchor_note(path: str) -> str:
+    """What the checkpoint of an intact bundle says, for the OK line."""
+    with zipfile.ZipFile(path) as bundle:
+        manifest = json.loads(bundle.read("manifest.json"))
+    checkpoint = manifest["checkpoint"]
+    if checkpoint is None:
+        return (
+            "UNSIGNED: the bundle has no signed checkpoint, so nothing shows it came from "
+            "the ledger or that it is complete (set up a signing key; docs/auditing.md)"
+        )
+    return (
+        f"anchored to the ledger's {signed.describe(checkpoint)} by key {checkpoint['key_id']}"
+        ": every sealed event is in its tree, and every stream ends at its head then"
+    )
+
+
 def main(argv: list[str]) -> int:
-    if len(argv) != 2:
+    args = argv[1:]
+    pinned = None
+    if len(args) == 3 and args[1] == "--public-key":
+        try:
+            pinned = base64.b64decode(args[2], validate=True)
+        except binascii.Error:
+            pinned = b""
+        if len(pinned) != 32:
+            print("--public-key takes the 32-byte key in base64", file=sys.stderr)
+            return 2
+        args = args[:1]
+    if len(args) != 1:
         print(__doc__, file=sys.stderr)
         return 2
     try:
-        problems = check_bundle(argv[1])
+        problems = check_bundle(args[0], pinned)
     except (OSError, KeyError, ValueError, zipfile.BadZipFile, RecursionError) as exc:
         # json and base64 errors are ValueErrors; Unreadable is one too.
         print(f"unreadable bundle: {exc!r}", file=sys.stderr)
@@ -388,6 +538,7 @@ def main(argv: list[str]) -> int:
         "OK: every event matches its hash and chains to its predecessor, and every field "
         "shown matches the hashed content"
     )
+    print(anchor_note(args[0]))
     return 0
 
 

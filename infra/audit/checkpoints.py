@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -28,6 +28,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from infra.audit import proofs, signed
 from infra.audit.store import AuditStore
 from infra.settings import Settings
+
+if TYPE_CHECKING:
+    from infra.bootstrap import Wiring
 
 
 class KeyProblem(ValueError):
@@ -289,6 +292,29 @@ class CheckpointWriter:
 
     def write_if_due(self) -> dict[str, Any] | None:
         return self.write() if self.due() else None
+
+
+def anchor_for_export(
+    wiring: Wiring, store: AuditStore
+) -> tuple[dict[str, Any] | None, bytes | None]:
+    """The checkpoint an export is anchored to, and its public key: with the signing
+    key, a fresh one (so the bundle holds every event); else the newest the ledger
+    kept that the configured public key verifies; else none (an unsigned bundle)."""
+    writer = wiring.checkpoint_writer()
+    if writer is not None:
+        fresh = writer.write() or writer.last
+        return fresh, writer.public_key
+    if not wiring.settings.checkpoint_public_key:
+        return None, None
+    public_key = public_key_from_text(wiring.settings.checkpoint_public_key)
+    for body in reversed(store.checkpoint_bodies()):
+        try:
+            checkpoint = signed.parse(body)
+        except ValueError:
+            continue
+        if signed.signature_problem(checkpoint, public_key) is None:
+            return checkpoint, public_key
+    return None, None
 
 
 # -- reading the outside copies ----------------------------------------------------------

@@ -230,14 +230,34 @@ def export(
     deal_id: DealId,
     out: Annotated[str, typer.Option(help="the bundle to write (a zip file)")],
 ) -> None:
-    """write a self-contained audit bundle (zip)"""
+    """write a self-contained audit bundle (zip), anchored to a signed checkpoint"""
     with session("export") as wiring:
         # Imported here, not at the top: for start-up time (see `history`).
-        from infra.audit.export import export_deal
+        from infra.audit.checkpoints import KeyProblem, TreeAltered, anchor_for_export
+        from infra.audit.export import StaleCheckpoint, export_deal
         from infra.audit.store import AuditStore
 
         require_store(wiring)
-        manifest = export_deal(AuditStore(wiring.ledger()), deal_id, Path(out))
+        store = AuditStore(wiring.ledger())
+        try:
+            checkpoint, public_key = anchor_for_export(wiring, store)
+        except KeyProblem as exc:
+            raise UsageError(str(exc)) from None
+        except TreeAltered as exc:
+            print(f"dealledger export: REFUSED: {exc}", file=sys.stderr)
+            raise typer.Exit(1) from None
+        if checkpoint is None:
+            print(
+                "dealledger export: no signed checkpoint (no signing key, or no "
+                "DEALLEDGER_CHECKPOINT_PUBLIC_KEY): the bundle is UNSIGNED and proves "
+                "neither its origin nor its completeness",
+                file=sys.stderr,
+            )
+        try:
+            manifest = export_deal(store, deal_id, Path(out), checkpoint, public_key)
+        except StaleCheckpoint as exc:
+            print(f"dealledger export: REFUSED: {exc}", file=sys.stderr)
+            raise typer.Exit(1) from None
         # The bundle runs its own checker (its __main__.py); see docs/auditing.md for
         # checking it with a copy you trust instead.
         print(

@@ -3,6 +3,7 @@ way a forger would, and judged by the bundle's own checker under `python3 -I`.""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import random
@@ -33,6 +34,9 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
             monkeypatch.delenv(name)
     path = tmp_path / "ledger.sqlite"
     monkeypatch.setenv("DEALLEDGER_SQLITE_PATH", str(path))
+    # Exports are anchored to a checkpoint signed with this key (written at export).
+    assert main(["signing-key", "create", "--out", str(tmp_path / "signing.pem")]) == 0
+    monkeypatch.setenv("DEALLEDGER_SIGNING_KEY_FILE", str(tmp_path / "signing.pem"))
     return path
 
 
@@ -54,7 +58,8 @@ def _checker(bundle: Path, tmp_path: Path) -> list[str]:
     where = tmp_path / "checker"
     where.mkdir(exist_ok=True)
     with zipfile.ZipFile(bundle) as z:
-        z.extract("bundle_check.py", where)
+        for name in ("bundle_check.py", "proofs.py", "signed.py"):
+            z.extract(name, where)
     return [sys.executable, "-I", str(where / "bundle_check.py")]
 
 
@@ -162,6 +167,114 @@ def test_a_forged_manifest_breaks_the_bundle(
 
     result = _check(bundle, _rezip(bundle, tmp_path / "forged.zip", edit), tmp_path)
     assert result.returncode == 1, result.stdout + result.stderr
+
+
+def test_a_signed_bundle_is_anchored_and_pinned_to_its_key(
+    bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ok = _check(bundle, bundle, tmp_path)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "anchored to the ledger's checkpoint of" in ok.stdout
+    with zipfile.ZipFile(bundle) as z:
+        manifest = json.loads(z.read("manifest.json"))
+    pinned = [*_checker(bundle, tmp_path), str(bundle), "--public-key", manifest["public_key"]]
+    assert subprocess.run(pinned, capture_output=True, timeout=60, check=False).returncode == 0
+    other = base64.b64encode(bytes(range(32))).decode()
+    wrong = subprocess.run(
+        [*pinned[:-1], other], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert wrong.returncode == 1
+    assert "not the one given" in wrong.stdout
+
+
+def test_a_line_removed_from_a_signed_bundle_with_its_manifest_recomputed_is_caught(
+    bundle: Path, tmp_path: Path
+) -> None:
+    """The chain alone cannot see a stream's newest events cut off when the manifest is
+    recomputed to match; the head proof against the signed checkpoint can."""
+
+    lines = z_lines(bundle)
+    last, before = json.loads(lines[-1]), json.loads(lines[-2])
+    assert before["originator_id"] == last["originator_id"]
+
+    def cut(name: str, data: bytes) -> bytes:
+        if name == "events.jsonl":
+            return "".join(line + "\n" for line in lines[:-1]).encode()
+        if name == "manifest.json":
+            manifest = json.loads(data)
+            manifest["event_count"] -= 1
+            manifest["last_position"] = max(json.loads(line)["position"] for line in lines[:-1])
+            manifest["chain_heads"][last["originator_id"]] = {
+                "version": before["originator_version"],
+                "hash": before["hash"],
+            }
+            return json.dumps(manifest, indent=2, sort_keys=True).encode()
+        return data
+
+    cut_bundle = _rezip(bundle, tmp_path / "cut.zip", cut)
+    result = _check(bundle, cut_bundle, tmp_path)
+    assert result.returncode == 1, result.stdout
+    assert "is not its head at the checkpoint" in result.stdout
+
+
+def z_lines(bundle: Path) -> list[str]:
+    with zipfile.ZipFile(bundle) as z:
+        return z.read("events.jsonl").decode().splitlines()
+
+
+def test_a_proof_taken_from_another_checkpoint_breaks_the_bundle(
+    story: AuditStory, bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from commands.models import AddDealNote
+    from infra.bootstrap import build_ledger
+
+    ledger = build_ledger(Settings(sqlite_path=Path(os.environ["DEALLEDGER_SQLITE_PATH"])))
+    Driver(ledger, "later").run(AddDealNote, SALES, deal_id=story.deal_id, text="later")
+    ledger.close()
+    later = tmp_path / "later.zip"
+    assert main(["export", str(story.deal_id), "--out", str(later)]) == 0
+    capsys.readouterr()
+    assert _check(later, later, tmp_path).returncode == 0
+    later_lines = {
+        (line["originator_id"], line["originator_version"]): line
+        for line in map(json.loads, z_lines(later))
+    }
+
+    def graft(lines: list[Line]) -> None:
+        # The same event's proof, but in the later (bigger) tree: genuine, and wrong here.
+        line = _find(lines, "dealledger.deal.won.v1")
+        line["inclusion"] = later_lines[(line["originator_id"], line["originator_version"])][
+            "inclusion"
+        ]
+
+    result = _check(bundle, _edit_lines(bundle, tmp_path / "graft.zip", graft), tmp_path)
+    assert result.returncode == 1, result.stdout
+    assert "is not leaf" in result.stdout
+
+    def newer_checkpoint(name: str, data: bytes) -> bytes:
+        if name != "manifest.json":
+            return data
+        manifest = json.loads(data)
+        with zipfile.ZipFile(later) as z:
+            manifest["checkpoint"] = json.loads(z.read("manifest.json"))["checkpoint"]
+        return json.dumps(manifest, indent=2, sort_keys=True).encode()
+
+    swapped = _rezip(bundle, tmp_path / "swapped.zip", newer_checkpoint)
+    result = _check(bundle, swapped, tmp_path)
+    assert result.returncode == 1, result.stdout
+
+
+def test_without_a_signing_key_the_bundle_says_it_is_unsigned(
+    story: AuditStory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    monkeypatch.delenv("DEALLEDGER_SIGNING_KEY_FILE")
+    out = tmp_path / "unsigned.zip"
+    assert main(["export", str(story.deal_id), "--out", str(out)]) == 0
+    assert "UNSIGNED" in capsys.readouterr().err
+    result = _check(out, out, tmp_path)
+    assert result.returncode == 0, result.stdout
+    assert "UNSIGNED" in result.stdout
 
 
 SWEEP = 300
