@@ -162,6 +162,31 @@ def _command_result(schemas: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+_HEX64 = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
+CHECKPOINT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "A signed checkpoint of the ledger tree (docs/auditing.md); check it "
+    "with the operator's public key: Ed25519 over the canonical JSON (sorted keys, no "
+    "spaces) of every field but `signature`.",
+    "additionalProperties": False,
+    "required": [
+        "format", "tree_size", "root", "sealed_from", "streams", "heads_root", "time",
+        "key_id", "signature",
+    ],
+    "properties": {
+        "format": {"const": "dealledger-checkpoint/1"},
+        "tree_size": {"type": "integer", "minimum": 0, "description": "sealed events"},
+        "root": {**_HEX64, "description": "RFC 6962 root of the ledger tree at tree_size"},
+        "sealed_from": {"type": "integer", "minimum": 0, "description": "where chaining began"},
+        "streams": {"type": "integer", "minimum": 0, "description": "streams with a head"},
+        "heads_root": {**_HEX64, "description": "RFC 6962 root over every stream's head"},
+        "time": {"type": "string", "format": "date-time", "description": "when it was signed"},
+        "key_id": {"type": "string", "pattern": "^[0-9a-f]{16}$"},
+        "signature": {"type": "string", "contentEncoding": "base64"},
+    },
+}  # fmt: skip
+
+
 def asyncapi_document(settings: Settings | None = None) -> dict[str, Any]:
     """The AsyncAPI 3.0 document of the ledger's topics (names as configured)."""
     settings = settings or Settings()
@@ -184,6 +209,7 @@ def asyncapi_document(settings: Settings | None = None) -> dict[str, Any]:
     schemas["DeadLetterHeaders"] = DEAD_LETTER_HEADERS
     schemas["CommandEnvelope"] = _command_envelopes(schemas)
     schemas["CommandResult"] = _command_result(schemas)
+    schemas["Checkpoint"] = CHECKPOINT_SCHEMA
     messages["deadLetter"] = {
         "name": "deadLetter",
         "title": "A record that could not be processed",
@@ -205,13 +231,25 @@ def asyncapi_document(settings: Settings | None = None) -> dict[str, Any]:
         "bindings": {"kafka": {"key": _string("the command's command_id")}},
     }
 
-    def channel(address: str, description: str, *names: str) -> dict[str, Any]:
+    messages["checkpoint"] = {
+        "name": "checkpoint",
+        "title": "A signed checkpoint of the ledger tree",
+        "contentType": "application/json",
+        "payload": {"$ref": "#/components/schemas/Checkpoint"},
+        "bindings": {"kafka": {"key": {"const": "checkpoint"}}},
+    }
+
+    def channel(
+        address: str, description: str, *names: str, partitions: int | None = None
+    ) -> dict[str, Any]:
         refs = {n: {"$ref": f"#/components/messages/{n}"} for n in names}
         return {
             "address": address,
             "description": description,
             "messages": refs,
-            "bindings": {"kafka": {"topic": address, "partitions": settings.topic_partitions}},
+            "bindings": {
+                "kafka": {"topic": address, "partitions": partitions or settings.topic_partitions}
+            },
         }
 
     channels = {
@@ -240,6 +278,13 @@ def asyncapi_document(settings: Settings | None = None) -> dict[str, Any]:
         "commandDeadLetters": channel(
             settings.commands_dlq_topic, "Records that are not command envelopes.", "deadLetter"
         ),
+        "checkpoints": channel(
+            settings.checkpoints_topic,
+            "Signed checkpoints of the ledger tree, in signing order, kept forever: the "
+            "copy outside the database that `dealledger verify` holds the store to.",
+            "checkpoint",
+            partitions=1,
+        ),
     }
     operations = {
         "publishEvents": {
@@ -266,6 +311,11 @@ def asyncapi_document(settings: Settings | None = None) -> dict[str, Any]:
             "action": "send",
             "channel": {"$ref": "#/channels/commandDeadLetters"},
             "summary": "The command consumer dead-letters what is not an envelope.",
+        },
+        "publishCheckpoints": {
+            "action": "send",
+            "channel": {"$ref": "#/channels/checkpoints"},
+            "summary": "The relay signs checkpoints as the ledger grows and publishes them.",
         },
     }
     return {

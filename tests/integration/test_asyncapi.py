@@ -57,7 +57,7 @@ def test_the_official_asyncapi_parser_accepts_the_committed_document() -> None:
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["parsed"]
     assert summary["errors"] == 0
-    assert summary["channels"] == 5
+    assert summary["channels"] == 6
 
 
 def _validator(document: dict[str, Any], schema: str) -> Draft202012Validator:

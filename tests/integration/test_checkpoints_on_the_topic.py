@@ -12,6 +12,7 @@ import threading
 import time
 from pathlib import Path
 
+from jsonschema import Draft202012Validator
 from kafka import KafkaAdminClient
 from kafka.admin import ConfigResource, ConfigResourceType
 
@@ -86,6 +87,11 @@ def test_the_relay_publishes_signed_checkpoints_that_verify_reads_from_the_topic
             capture_output=True, text=True, timeout=90, check=True,
         )  # fmt: skip
         assert signed.parse(consumed.stdout.strip().splitlines()[0]) == outside.checkpoints[0]
+        # ... and every message is what the published AsyncAPI document says it is.
+        document = json.loads((Path(ROOT) / "docs" / "asyncapi.json").read_text())
+        schema = document["components"]["schemas"]["Checkpoint"]
+        for checkpoint in outside.checkpoints:
+            Draft202012Validator(schema).validate(checkpoint)
 
         env = settings_env(settings)
         env.pop("DEALLEDGER_CHECKPOINT_FILE")  # the topic is the only outside copy here
