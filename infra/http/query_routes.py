@@ -21,6 +21,7 @@ from domain.permissions import EVERYONE, INTERNAL
 from domain.registration import RegistrationStatus
 from infra.audit import api as audit
 from infra.audit.store import AuditStore
+from infra.audit.verify import Anchors
 from infra.gateway import access
 from infra.gateway.principals import Principal
 from infra.http import responses, views
@@ -28,6 +29,7 @@ from infra.http.context import ApiContext
 from infra.http.read_models import LEDGER
 from infra.http.registrations_query import Page, list_registrations
 from infra.http.route_docs import problem_responses
+from infra.settings import Settings
 from projections.attribution import PartnerAttribution, partner_attribution
 from projections.pipeline import PipelineRow, pipeline_rows
 from projections.registration_queue import OpenConflict, ReviewItem, open_conflicts, review_queue
@@ -214,7 +216,7 @@ def verify_deal(
     position = ctx.read_models.ledger_position(min_position)
     ledger = ctx.ledger()
     access.deal_for(ledger, principal, deal_id)
-    report = audit.verify(ledger, deal_id)
+    report = audit.verify(ledger, deal_id, _file_anchors(ctx.settings))
     return responses.VerifyResponse(
         deal_id=deal_id,
         ok=report.ok,
@@ -225,9 +227,32 @@ def verify_deal(
             responses.ChainHead(stream=stream, version=v, hash=digest)
             for stream, (v, digest) in sorted(report.heads.items(), key=lambda kv: str(kv[0]))
         ],
+        tree_size=report.tree_size,
+        root=report.root,
+        anchored_to=None
+        if report.anchored_to is None
+        else f"checkpoint of {report.anchored_to['tree_size']} events signed "
+        f"{report.anchored_to['time']} by key {report.anchored_to['key_id']}",
         problems=[str(p) for p in report.problems],
         freshness=_fresh(response, LEDGER, position),
     )
+
+
+def _file_anchors(settings: Settings) -> Anchors | None:
+    """The checkpoint file, when configured and readable with a known public key: the
+    API holds the store to it as `dealledger verify` does (the topic it leaves to the
+    CLI: reading a whole topic per request would be slow)."""
+    from infra.audit.checkpoints import KeyProblem, read_file, trusted_public_key
+    from infra.audit.verify import anchors
+
+    path = settings.checkpoint_file
+    if path is None or not path.exists():
+        return None
+    try:
+        key = trusted_public_key(settings)
+    except (KeyProblem, OSError):
+        return None
+    return None if key is None else anchors(read_file(path), key)
 
 
 # -- from the read models -------------------------------------------------------------------

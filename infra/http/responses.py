@@ -292,5 +292,12 @@ class VerifyResponse(BaseModel):
     events: int
     unsealed: int
     heads: list[ChainHead]
+    tree_size: int = Field(description="events in the ledger tree (sealed events)")
+    root: str | None = Field(description="the ledger tree's RFC 6962 root (hex)")
+    anchored_to: str | None = Field(
+        description="the signed checkpoint (from DEALLEDGER_CHECKPOINT_FILE) the store was "
+        "held to; null when none is configured: then only the store's own consistency is "
+        "shown (`dealledger verify` reads the checkpoint topic too)"
+    )
     problems: list[str]
     freshness: Freshness

@@ -25,7 +25,7 @@ from tests.benchmarks.bench_common import FULL, QUICK, ROOT, Bench, Figure, Scal
 
 MEMORY_OVERHEAD_SECONDS = 30.0  # scenario 7's warm-up and wrap-up, and the clean-up
 # What the scenarios after 7 take in a full run, kept free when scenario 7's pass is cut.
-LATER_SECONDS = {"8": 240.0, "9": 150.0}
+LATER_SECONDS = {"8": 240.0, "9": 150.0, "13": 240.0}
 LOCAL_DATABASE_URL = "postgresql://dealledger:dealledger@127.0.0.1:5432/dealledger_bench"
 
 Scenario = Callable[[Bench, Scale], list[Figure]]
@@ -40,6 +40,7 @@ def scenarios() -> dict[str, tuple[str, Scenario]]:
         bench_kafka,
         bench_memory,
         bench_read_side,
+        bench_verify,
     )
 
     return {
@@ -55,6 +56,7 @@ def scenarios() -> dict[str, tuple[str, Scenario]]:
         "10": ("submissions through HTTP, 16 clients", bench_edge.http_submissions),
         "11": ("200 partners on one key through HTTP", bench_edge.same_key_burst),
         "12": ("submissions through the Kafka command topic", bench_edge.kafka_submissions),
+        "13": ("verify --all over a large store", bench_verify.verify_store),
     }
 
 
@@ -81,7 +83,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         description="Deal Ledger benchmarks: every figure against a raw baseline of the same run.",
     )
     parser.add_argument("--quick", action="store_true", help="small scale (about a minute)")
-    parser.add_argument("--only", default="", help="comma-separated scenario numbers (1-12)")
+    parser.add_argument("--only", default="", help="comma-separated scenario numbers (1-13)")
     parser.add_argument("--reps", type=int, help="measured repetitions per scenario")
     parser.add_argument(
         "--out", type=Path, default=ROOT / "bench-results.json", help="where the JSON goes"
@@ -110,6 +112,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--backlog-events", type=int, help="scenario 8: events caught up")
     parser.add_argument("--http-seconds", type=float, help="scenario 9: seconds per rep")
     parser.add_argument(
+        "--verify-events", type=int, help="scenario 13: events of the store verify checks"
+    )
+    parser.add_argument("--verify-reps", type=int, help="scenario 13: measured verify passes")
+    parser.add_argument(
         "--run-seconds", type=float, help="cut scenario 7's pass to end the run in time (0: no cap)"
     )
     return parser.parse_args(argv)
@@ -130,6 +136,8 @@ def choose_scale(args: argparse.Namespace) -> Scale:
         ("memory_seconds", "memory_seconds"),
         ("backlog_events", "backlog_events"),
         ("http_seconds", "http_seconds"),
+        ("verify_events", "verify_events"),
+        ("verify_reps", "verify_reps"),
         ("run_seconds", "run_seconds"),
     ):
         value = getattr(args, arg)
@@ -240,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
             scenario_scale = scale
             if number == "7" and scale.run_seconds:
                 # The projector pass is the long one: cut it to end the run in time.
-                later = sum(LATER_SECONDS.get(n, 0.0) for n in wanted if n > "7")
+                later = sum(LATER_SECONDS.get(n, 0.0) for n in wanted if int(n) > 7)
                 left = scale.run_seconds - (began - started) - MEMORY_OVERHEAD_SECONDS - later
                 scenario_scale = replace(
                     scale, memory_seconds=max(60.0, min(scale.memory_seconds, left))

@@ -134,6 +134,10 @@ def test_every_route_answers_a_full_partner_programme_story(api: Api) -> None:
     verified = ok(api.get("auditor", f"{d}/verify"))
     assert verified["ok"] is True
     assert verified["streams"] == 3
+    # The deal's events are leaves of the ledger tree (of them and every other event).
+    assert verified["tree_size"] >= verified["events"]
+    assert len(verified["root"]) == 64
+    assert verified["anchored_to"] is None  # no checkpoint file is configured here
     pipeline = ok(api.get("sales", "/v1/pipeline", group_by="currency", min_position=head))
     assert [(t["key"], t["amount"]) for t in pipeline["totals"]] == [
         ("EUR", {"amount": "50000.00", "currency": "EUR"})
