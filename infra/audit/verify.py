@@ -175,7 +175,10 @@ def _against_checkpoints(
     report.problems.extend(Problem(None, None, None, what) for what in anchored.problems)
     newest = anchored.newest
     if newest is None:
-        report.store_problem(f"no signed checkpoint could be read from {anchored.source}")
+        report.store_problem(
+            f"no signed checkpoint could be read from {anchored.source} (none written yet? "
+            "`dealledger checkpoint` signs one; the relay signs them as the ledger grows)"
+        )
         return
     report.anchored_to = newest
     for checkpoint in anchored.checkpoints:
