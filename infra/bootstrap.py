@@ -301,6 +301,11 @@ class Wiring:
                 armed.postpone()
                 log.error("checkpoint refused", reason=str(exc))
                 return
+            except Exception as exc:  # the file, the database or the broker: try later
+                # The loop this runs in (relaying, feeding) goes on either way.
+                armed.postpone()
+                log.error("checkpoint failed; retrying later", error=repr(exc))
+                return
             if written is not None:
                 log.info("checkpoint signed", tree_size=written["tree_size"], root=written["root"])
 

@@ -37,6 +37,7 @@ def session(command: str) -> Iterator[Wiring]:
     """
     # Imported here, not at the top: for start-up time. `--help` and argument errors
     # need none of them, and the composition root loads the whole write side.
+    from infra.audit.checkpoints import KeyProblem
     from infra.bootstrap import StoreMissing, Wiring
     from infra.logging import configure_logging
     from infra.settings import Settings
@@ -49,7 +50,7 @@ def session(command: str) -> Iterator[Wiring]:
     wiring = Wiring(settings)
     try:
         yield wiring
-    except (UsageError, StoreMissing) as exc:
+    except (UsageError, StoreMissing, KeyProblem) as exc:
         _fail(f"dealledger {command}: {exc}", 2)
     except DomainError as exc:
         _fail(f"dealledger {command}: {exc.code}: {exc.message}", 1)

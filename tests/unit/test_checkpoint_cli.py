@@ -84,3 +84,16 @@ def test_without_kafka_the_embedded_feed_signs_checkpoints_as_the_ledger_grows(
     written = read_file(operator / "checkpoints.jsonl").checkpoints
     assert written, "the feed signed no checkpoint"
     assert written[-1]["tree_size"] >= 10
+
+
+def test_a_key_file_that_is_no_key_is_a_clear_configuration_error(
+    operator: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_story(Settings(sqlite_path=operator / "ledger.sqlite"))
+    (operator / "not-a-key.pem").write_text("hello\n")
+    monkeypatch.setenv("DEALLEDGER_SIGNING_KEY_FILE", str(operator / "not-a-key.pem"))
+    (operator / "checkpoints.jsonl").touch()  # verify then needs the key to read it
+    for command in (["checkpoint"], ["verify", "--all"]):
+        assert main(command) == 2
+        err = capsys.readouterr().err
+        assert "not-a-key.pem is not an unencrypted PEM private key" in err
