@@ -59,14 +59,19 @@ class Frontier:
     def size(self) -> int:
         return self._size
 
-    def append(self, leaf_hash: bytes) -> None:
+    def append(self, leaf_hash: bytes) -> list[bytes]:
+        """Adds a leaf; returns the perfect subtrees it completes, level 1 upwards (the
+        one at level L is node (L, index >> L) of the leaf at `index`)."""
         carry, n = leaf_hash, self._size
+        completed = []
         # Each trailing 1 bit of the old size is a peak the new leaf completes a pair with.
         while n & 1:
             carry = node_hash(self._peaks.pop(), carry)
+            completed.append(carry)
             n >>= 1
         self._peaks.append(carry)
         self._size += 1
+        return completed
 
     def root(self) -> bytes:
         if not self._peaks:

@@ -185,13 +185,18 @@ class AuditStore:
         rows = self._query(f"SELECT max(idx) FROM {self.tree} WHERE level = 0", ())
         return 0 if rows[0][0] is None else int(rows[0][0]) + 1
 
-    def leaves(self, lo: int, hi: int) -> dict[int, bytes]:
-        """The stored leaf hashes with index in [lo, hi)."""
-        rows = self._query(
-            f"SELECT idx, hash FROM {self.tree} WHERE level = 0 AND idx >= %s AND idx < %s",
-            (lo, hi),
-        )
-        return {int(idx): bytes(digest) for idx, digest in rows}
+    def nodes_completed_by(self, lo: int, hi: int) -> dict[tuple[int, int], bytes]:
+        """Every stored node (level 0 included) that leaves lo..hi-1 complete, in one
+        query: at level L those with index from lo >> L to (hi - 1) >> L."""
+        levels = max(hi - 1, 1).bit_length() + 1
+        where = " OR ".join(["(level = %s AND idx >= %s AND idx <= %s)"] * levels)
+        params = [v for level in range(levels) for v in (level, lo >> level, (hi - 1) >> level)]
+        return {
+            (int(level), int(idx)): bytes(digest)
+            for level, idx, digest in self._query(
+                f"SELECT level, idx, hash FROM {self.tree} WHERE {where}", params
+            )
+        }
 
     def nodes(self, wanted: Iterable[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
         """Stored perfect-subtree hashes by (level, index), in one query; absent ones
