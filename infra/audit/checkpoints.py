@@ -227,7 +227,7 @@ class CheckpointWriter:
     def _newest_own(self) -> dict[str, Any] | None:
         """The newest checkpoint this key signed, from the ledger's table; one with a
         bad signature is ignored (it cannot be the writer's own)."""
-        for body in reversed(self.store.checkpoint_bodies()):
+        for body in self.store.newest_checkpoint_bodies():
             try:
                 checkpoint = signed.parse(body)
             except ValueError:
@@ -307,7 +307,7 @@ def anchor_for_export(
     if not wiring.settings.checkpoint_public_key:
         return None, None
     public_key = public_key_from_text(wiring.settings.checkpoint_public_key)
-    for body in reversed(store.checkpoint_bodies()):
+    for body in store.newest_checkpoint_bodies():
         try:
             checkpoint = signed.parse(body)
         except ValueError:

@@ -236,13 +236,15 @@ class AuditStore:
         ]
         return sorted(heads)
 
-    def checkpoint_bodies(self) -> list[str]:
-        """The checkpoints the ledger wrote, as it keeps them (oldest first); a copy
-        inside the database, for exports: `verify` trusts only outside copies."""
+    def newest_checkpoint_bodies(self, limit: int = 100) -> list[str]:
+        """The newest checkpoints the ledger wrote, newest first, as it keeps them: a copy
+        inside the database, for exports and the writer; `verify` trusts only outside
+        copies."""
         return [
             str(body)
             for (body,) in self._query(
-                f"SELECT body FROM {self.checkpoints} ORDER BY tree_size", ()
+                f"SELECT body FROM {self.checkpoints} ORDER BY tree_size DESC LIMIT {int(limit)}",
+                (),
             )
         ]
 
