@@ -123,7 +123,7 @@ class StoredTree:
     def __init__(self, store: AuditStore) -> None:
         self.store = store
 
-    def _with_nodes(self, compute: Callable[[proofs.Subtree], Any]) -> Any:
+    def with_nodes(self, compute: Callable[[proofs.Subtree], Any]) -> Any:
         # The nodes a proof needs depend only on sizes and indices, never on hash
         # values: a first pass collects them, one query fetches them, a second computes.
         wanted: list[tuple[int, int]] = []
@@ -146,17 +146,17 @@ class StoredTree:
     def root(self, size: int) -> bytes:
         if size == 0:
             return proofs.EMPTY_ROOT
-        digest: bytes = self._with_nodes(lambda subtree: subtree(0, size))
+        digest: bytes = self.with_nodes(lambda subtree: subtree(0, size))
         return digest
 
     def inclusion(self, index: int, size: int) -> list[bytes]:
-        path: list[bytes] = self._with_nodes(
+        path: list[bytes] = self.with_nodes(
             lambda subtree: proofs.inclusion_proof(index, size, subtree)
         )
         return path
 
     def consistency(self, old_size: int, new_size: int) -> list[bytes]:
-        path: list[bytes] = self._with_nodes(
+        path: list[bytes] = self.with_nodes(
             lambda subtree: proofs.consistency_proof(old_size, new_size, subtree)
         )
         return path

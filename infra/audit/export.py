@@ -83,7 +83,7 @@ def export_deal(
     inclusion: list[list[bytes] | None] = [None] * len(rows)
     if covered is not None:
         sealed = [i for i, row in enumerate(rows) if row.leaf is not None]
-        paths = StoredTree(store)._with_nodes(
+        paths = StoredTree(store).with_nodes(
             lambda subtree: [
                 proofs.inclusion_proof(rows[i].leaf or 0, covered, subtree) for i in sealed
             ]

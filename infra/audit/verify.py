@@ -381,7 +381,7 @@ def verify_streams(
 
 
 def _inclusion_paths(tree: StoredTree, indices: list[int], size: int) -> list[list[bytes]]:
-    paths: list[list[bytes]] = tree._with_nodes(
+    paths: list[list[bytes]] = tree.with_nodes(
         lambda subtree: [proofs.inclusion_proof(i, size, subtree) for i in indices]
     )
     return paths
