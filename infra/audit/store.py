@@ -3,7 +3,7 @@ and chain hashes, paged by key so even very long streams are never held in memor
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -115,64 +115,45 @@ class AuditStore:
 
     # -- reads ----------------------------------------------------------------
 
+    def _paged(
+        self,
+        select: str,
+        where: str,
+        fixed: tuple[Any, ...],
+        key: Callable[[StoredRow], Any],
+        after: Any,
+        page: int,
+    ) -> Iterator[StoredRow]:
+        """Rows in the order of `key`, read `page` at a time (keyset paging): `where`'s
+        placeholders take `fixed`, then the key of the last row read."""
+        while True:
+            rows = self._query(select + where + f" LIMIT {page}", (*fixed, after))
+            for raw in rows:
+                row = self._row(raw)
+                after = key(row)
+                yield row
+            if len(rows) < page:
+                return
+
     def stream(
         self, originator_id: UUID, after_version: int = 0, *, hashes: bool = True
     ) -> Iterator[StoredRow]:
         """One stream in version order (without its hash rows unless `hashes`)."""
-        version = after_version
-        while True:
-            rows = self._query(
-                self._select(hashes) + "WHERE e.originator_id = %s AND e.originator_version > %s "
-                f"ORDER BY e.originator_version LIMIT {PAGE}",
-                (self._id(originator_id), version),
-            )
-            for raw in rows:
-                row = self._row(raw)
-                version = row.version
-                yield row
-            if len(rows) < PAGE:
-                return
-
-    def everything(self) -> Iterator[StoredRow]:
-        """Every stored event, stream by stream, each in version order."""
-        last: tuple[Any, int] | None = None
-        while True:
-            where = ""
-            params: tuple[Any, ...] = ()
-            if last is not None:
-                where = (
-                    "WHERE e.originator_id > %s OR "
-                    "(e.originator_id = %s AND e.originator_version > %s) "
-                )
-                params = (last[0], last[0], last[1])
-            rows = self._query(
-                self._select()
-                + where
-                + f"ORDER BY e.originator_id, e.originator_version LIMIT {PAGE}",
-                params,
-            )
-            for raw in rows:
-                row = self._row(raw)
-                last = (raw[1], row.version)
-                yield row
-            if len(rows) < PAGE:
-                return
+        where = "WHERE e.originator_id = %s AND e.originator_version > %s "
+        where += "ORDER BY e.originator_version"
+        return self._paged(
+            self._select(hashes),
+            where,
+            (self._id(originator_id),),
+            lambda row: row.version,
+            after_version,
+            PAGE,
+        )
 
     def in_ledger_order(self) -> Iterator[StoredRow]:
         """Every stored event in ledger (position) order, with its hash row."""
-        after = 0
-        while True:
-            rows = self._query(
-                self._select()
-                + f"WHERE {self.position} > %s ORDER BY {self.position} LIMIT {LEDGER_PAGE}",
-                (after,),
-            )
-            for raw in rows:
-                row = self._row(raw)
-                after = row.position
-                yield row
-            if len(rows) < LEDGER_PAGE:
-                return
+        where = f"WHERE {self.position} > %s ORDER BY {self.position}"
+        return self._paged(self._select(), where, (), lambda row: row.position, 0, LEDGER_PAGE)
 
     def sealed_from(self) -> int | None:
         """The position from which every event must be hashed and in the tree; None

@@ -92,7 +92,7 @@ def test_history_entries_decoded_once_equal_the_domain_events_they_record(story:
 
     store = AuditStore(story.ledger)
     encoder = Encoder(story.ledger.mapper)
-    rows = list(store.everything())
+    rows = list(store.in_ledger_order())
     assert len(rows) >= 10
     for row in rows:
         event = store.decode(row)
