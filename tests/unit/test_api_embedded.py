@@ -3,7 +3,6 @@ commands of the CLI, and the read-your-writes check used when Kafka feeds the mo
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +16,7 @@ from infra.cli import main
 from infra.http import create_app
 from infra.http.context import ApiContext
 from infra.settings import Settings
+from tests.support.env import without_settings
 
 REGISTRATION = {
     "customer": {"name": "Umbrella Corp", "domain": "umbrella.example", "country": "GB"},
@@ -28,9 +28,7 @@ REGISTRATION = {
 
 @pytest.fixture
 def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    for name in list(os.environ):
-        if name.startswith("DEALLEDGER_"):
-            monkeypatch.delenv(name)
+    without_settings(monkeypatch)
     monkeypatch.setenv("DEALLEDGER_SQLITE_PATH", str(tmp_path / "ledger.sqlite"))
     return Settings(api_read_wait_seconds=0.2)
 

@@ -22,6 +22,7 @@ from infra.cli import main
 from infra.settings import Settings
 from tests.support.actors import MANAGER, SALES, SYSTEM, partner
 from tests.support.driver import Driver
+from tests.support.env import without_settings
 from tests.unit.audit_story import AuditStory, write_story
 
 Line = dict[str, Any]
@@ -29,9 +30,7 @@ Line = dict[str, Any]
 
 @pytest.fixture
 def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in list(os.environ):
-        if name.startswith("DEALLEDGER_"):
-            monkeypatch.delenv(name)
+    without_settings(monkeypatch)
     path = tmp_path / "ledger.sqlite"
     monkeypatch.setenv("DEALLEDGER_SQLITE_PATH", str(path))
     # Exports are anchored to a checkpoint signed with this key (written at export).

@@ -19,14 +19,13 @@ import pytest
 
 from infra.cli import main
 from infra.settings import Settings
+from tests.support.env import without_settings
 from tests.unit.audit_story import AuditStory, write_story
 
 
 @pytest.fixture
 def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in list(os.environ):
-        if name.startswith("DEALLEDGER_"):
-            monkeypatch.delenv(name)
+    without_settings(monkeypatch)
     path = tmp_path / "ledger.sqlite"
     monkeypatch.setenv("DEALLEDGER_SQLITE_PATH", str(path))
     return path
@@ -108,9 +107,7 @@ def test_history_table_starts_with_a_header_row(
 def test_read_only_commands_on_a_missing_store_say_so_and_create_nothing(
     argv: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for name in list(os.environ):
-        if name.startswith("DEALLEDGER_"):
-            monkeypatch.delenv(name)
+    without_settings(monkeypatch)
     missing = tmp_path / "nowhere" / "ledger.sqlite"
     env = {k: v for k, v in os.environ.items() if not k.startswith("DEALLEDGER_")}
     env["DEALLEDGER_SQLITE_PATH"] = str(missing)

@@ -5,7 +5,6 @@ of `serve` signing checkpoints by itself as the ledger grows."""
 from __future__ import annotations
 
 import base64
-import os
 import time
 from pathlib import Path
 
@@ -16,14 +15,13 @@ from infra.audit.checkpoints import read_file
 from infra.bootstrap import Wiring
 from infra.cli import main
 from infra.settings import Settings
+from tests.support.env import without_settings
 from tests.unit.audit_story import write_story
 
 
 @pytest.fixture
 def operator(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in list(os.environ):
-        if name.startswith("DEALLEDGER_"):
-            monkeypatch.delenv(name)
+    without_settings(monkeypatch)
     monkeypatch.setenv("DEALLEDGER_SQLITE_PATH", str(tmp_path / "ledger.sqlite"))
     monkeypatch.setenv("DEALLEDGER_CHECKPOINT_FILE", str(tmp_path / "checkpoints.jsonl"))
     return tmp_path

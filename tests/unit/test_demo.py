@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -19,13 +18,12 @@ from infra.bootstrap import build_ledger
 from infra.demo import DEMO_START, run_demo
 from infra.demo.scenario import DemoRun, Scenario
 from infra.settings import Settings
+from tests.support.env import without_settings
 
 
 @pytest.fixture
 def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    for name in list(os.environ):
-        if name.startswith("DEALLEDGER_"):
-            monkeypatch.delenv(name)
+    without_settings(monkeypatch)
     return Settings(sqlite_path=tmp_path / "demo.sqlite")
 
 
@@ -257,9 +255,7 @@ def test_the_demo_shows_read_models_fed_in_process_from_its_store(
 def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A project directory where the user already has a store of their own, at the
     default path that `serve` and `keys` use."""
-    for name in list(os.environ):
-        if name.startswith("DEALLEDGER_"):
-            monkeypatch.delenv(name)
+    without_settings(monkeypatch)
     monkeypatch.chdir(tmp_path)
     from commands.models import ActorIn, OnboardPartner
     from domain.values import Actor, Role
