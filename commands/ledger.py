@@ -6,17 +6,20 @@ import contextlib
 import hashlib
 from collections.abc import Mapping, Sequence
 from copy import deepcopy
+from dataclasses import replace
 from typing import Any, TypeVar, cast
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError, JSONTranscoder
+from eventsourcing.application import AggregateNotFoundError, Application, Cache, LRUCache
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, Mapper, Recording
 from eventsourcing.utils import get_topic
 
 from commands.contention import Turns, contended
 from commands.handlers import HANDLERS, Handler
-from commands.models import Command, ExpireProtections
+from commands.keyring import Keyring
+from commands.models import Command, EraseDataSubject, ExpireProtections
 from commands.outcome import Outcome
+from commands.personal_data import PersonalDataMapper, SealedAsDict
 from commands.retry import MAX_ATTEMPTS, retry_on_conflict
 from commands.sweeper import ProtectionSchedule
 from commands.transcodings import register_ledger_transcodings
@@ -60,7 +63,15 @@ class DealLedger(Application[UUID]):
             ChannelProtection: snapshot_interval,
             CustomerIndex: snapshot_interval,
         }
+        self.keyring = Keyring()
         super().__init__(env={"IS_SNAPSHOTTING_ENABLED": "y", **(env or {})})
+        table = getattr(self.recorder, "subject_keys", None)
+        if table is not None:
+            self.keyring.bind(table)
+        cache = self.repository.cache
+        if cache is not None:
+            # Cached aggregates hold personal data as it read before an erasure.
+            self.keyring.on_erasure.append(lambda: _emptied(cache))
         self.clock: Clock = clock or SystemClock()
         self.policy = policy or LedgerPolicy()
         self.schedule = ProtectionSchedule(self)
@@ -69,6 +80,28 @@ class DealLedger(Application[UUID]):
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
         register_ledger_transcodings(transcoder)
+        transcoder.register(SealedAsDict(self.keyring))
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        plain = super().construct_mapper()
+        return PersonalDataMapper(
+            plain.transcoder, self.keyring, compressor=plain.compressor, cipher=plain.cipher
+        )
+
+    def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
+        """Saves atomically, once every stream about a data subject has its data key."""
+        subjects: dict[UUID, str] = {}
+        new: list[UUID] = []
+        for obj in objs:
+            subject = getattr(obj, "data_subject", None)
+            if subject is not None:
+                subjects[obj.id] = subject
+                pending = obj.pending_events
+                if pending and pending[0].originator_version == 1:
+                    new.append(obj.id)
+        if subjects:
+            self.keyring.ensure(subjects, new)
+        return super().save(*objs, **kwargs)
 
     # -- commands ------------------------------------------------------------
 
@@ -89,7 +122,7 @@ class DealLedger(Application[UUID]):
         cause = Cause(command.actor.to_domain(), command.command_id, command.correlation_id or "")
         try:
             with self.turns.taken(contended(command)):
-                return retry_on_conflict(
+                outcome = retry_on_conflict(
                     lambda: self._attempt(command, handler, fingerprint, cause)
                 )
         except IntegrityError:
@@ -98,6 +131,12 @@ class DealLedger(Application[UUID]):
                 f"changes after {MAX_ATTEMPTS} attempts; retry it with the same command id",
                 command_id=command.command_id,
             ) from None
+        if isinstance(command, EraseDataSubject):
+            # After the erasure is on record (also when a re-sent command replays it,
+            # so an interrupted erasure completes): the keys go.
+            erased = self.keyring.erase(outcome.result["subject"])
+            outcome = replace(outcome, result={**outcome.result, "keys_erased": erased})
+        return outcome
 
     def _attempt(
         self, command: Command, handler: Handler, fingerprint: str, cause: Cause
@@ -136,6 +175,7 @@ class DealLedger(Application[UUID]):
         On PostgreSQL all of them come in one round trip: for a cached aggregate the
         events stored since its cached version (by any process), for the others their
         newest snapshot and the events after it. Elsewhere, one `get` each."""
+        self.keyring.refresh()
         select_streams = getattr(self.recorder, "select_streams", None)
         if select_streams is None:
             return {i: self._get_or_none(i) for i in aggregate_ids}
@@ -294,3 +334,14 @@ def _fingerprint(command: Command) -> str:
 
 def _cause(command: Command) -> Cause:
     return Cause(command.actor.to_domain(), command.command_id, command.correlation_id or "")
+
+
+def _emptied(cache: Cache[Any, Any]) -> None:
+    """Every entry dropped (the library's LRUCache.clear leaves its index in place)."""
+    if isinstance(cache, LRUCache):
+        with cache.lock:
+            cache.cache.clear()
+            cache.clear()
+            cache.full = False
+    else:
+        cache.cache.clear()

@@ -84,6 +84,7 @@ def _amount_must_be_positive(amount: Money) -> None:
 class Deal(LedgerAggregate):
     # v2 state keeps `note_count` instead of every note's text; v1 snapshots are upcast.
     class_version = 2
+    personal_state = ("support.*.note", "support.*.resolution")
 
     @staticmethod
     def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -107,14 +108,17 @@ class Deal(LedgerAggregate):
         from_stage: str
         to_stage: str
         reason: str
+        personal_fields = ("reason",)
 
     class AmountRevised(LedgerAggregate.Event):
         amount: Money
         reason: str
+        personal_fields = ("reason",)
 
     class CloseDateRevised(LedgerAggregate.Event):
         expected_close: date
         reason: str
+        personal_fields = ("reason",)
 
     class PartnerAttached(LedgerAggregate.Event):
         partner_code: str
@@ -132,6 +136,7 @@ class Deal(LedgerAggregate):
         request_id: str
         kind: SupportKind
         note: str
+        personal_fields = ("note",)
 
     class SupportAssigned(LedgerAggregate.Event):
         request_id: str
@@ -140,9 +145,11 @@ class Deal(LedgerAggregate):
     class SupportResolved(LedgerAggregate.Event):
         request_id: str
         resolution: str
+        personal_fields = ("resolution",)
 
     class NoteAdded(LedgerAggregate.Event):
         text: str
+        personal_fields = ("text",)
 
     class Won(LedgerAggregate.Event):
         attributed: dict[str, Money]
@@ -151,10 +158,12 @@ class Deal(LedgerAggregate):
         reason: LossReason
         competitor: str | None
         note: str
+        personal_fields = ("note",)
 
     class Reopened(LedgerAggregate.Event):
         stage: str
         reason: str
+        personal_fields = ("reason",)
 
     def __init__(
         self,
@@ -248,6 +257,10 @@ class Deal(LedgerAggregate):
             cause=cause,
         )
         return deal
+
+    @property
+    def data_subject(self) -> str:
+        return self.customer.domain
 
     # -- rules named as sentences ------------------------------------------
 

@@ -73,6 +73,7 @@ class Registration(LedgerAggregate):
     # v2 state added `related_registrations` (and a withdrawn registration holds no
     # protected_until); snapshots of v1 are upcast.
     class_version = 2
+    personal_state = ("notes", "decision_note")
 
     @staticmethod
     def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -87,6 +88,7 @@ class Registration(LedgerAggregate):
         estimated_value: Money
         expected_close: date
         notes: str
+        personal_fields = ("notes",)
 
     class SentToReview(LedgerAggregate.Event):
         """v2 added `related`: review reason -> the registrations that caused it (the key's
@@ -107,9 +109,11 @@ class Registration(LedgerAggregate):
     class Rejected(LedgerAggregate.Event):
         reason: RejectionReason
         note: str
+        personal_fields = ("note",)
 
     class ActionRequested(LedgerAggregate.Event):
         note: str
+        personal_fields = ("note",)
 
     class Resubmitted(LedgerAggregate.Event):
         """v2 added `related`, as on SentToReview; v1 events are upcast with none."""
@@ -120,6 +124,7 @@ class Registration(LedgerAggregate):
         expected_close: date
         notes: str
         related: dict[str, list[UUID]]
+        personal_fields = ("notes",)
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -130,6 +135,7 @@ class Registration(LedgerAggregate):
 
     class Withdrawn(LedgerAggregate.Event):
         note: str
+        personal_fields = ("note",)
 
     class Expired(LedgerAggregate.Event):
         pass
@@ -195,6 +201,10 @@ class Registration(LedgerAggregate):
             cause=cause,
         )
         return registration
+
+    @property
+    def data_subject(self) -> str:
+        return self.customer.domain
 
     # -- rules named as sentences ------------------------------------------
 

@@ -53,7 +53,8 @@ class HistoryEntry:
 def _entry(encoder: Encoder, row: StoredRow) -> HistoryEntry:
     """Each stored row decoded once, on the relay's path: its JSON straight to the
     published fields (no event object is built unless the row needs upcasting), so
-    an entry's changes are exactly what consumers of the event topic receive."""
+    an entry's changes are what consumers of the event topic receive, except that
+    personal fields show their text (or `[erased]`) where the topic withholds it."""
     event_type, aggregate_type, occurred_at, cause, changes = encoder.fields(
         Notification(
             id=row.position,
@@ -110,7 +111,7 @@ def deal_history(
     # Streams are read one at a time, then merged by position; each is streamed.
     import heapq
 
-    encoder = Encoder(store.ledger.mapper)
+    encoder = Encoder(store.ledger.mapper, personal=True)
     sources = [store.stream(stream, hashes=False) for stream in deal_streams(store, deal_id)]
     count = 0
     for row in heapq.merge(*sources, key=lambda row: row.position):

@@ -29,6 +29,7 @@ from eventsourcing.utils import retry
 from psycopg.sql import SQL, Identifier, Literal
 
 from infra.audit.bundle_check import GENESIS, SCHEME, SCHEME_2_TAG, UNSEALED, event_hash
+from infra.store import subject_keys
 from infra.store.group_commit import GroupCommit
 from infra.store.sealing import (
     CHECKPOINTS_SUFFIX,
@@ -128,6 +129,10 @@ class HashChainingPostgresRecorder(PostgresApplicationRecorder):
                 self.datastore.schema, events_table_name, self.hashes_table_name, push_function
             )
         )
+        self.sql_create_statements.extend(
+            subject_keys.postgres_statements(self.datastore.schema, events_table_name)
+        )
+        self.subject_keys = subject_keys.SqlKeyTable(datastore, events_table_name, postgres=True)
         self.append_function_name = f"dealledger_append_{events_table_name}"
         events = SQL("{schema}.{table}").format(
             schema=schema, table=Identifier(self.events_table_name)
@@ -342,6 +347,7 @@ class HashChainingSQLiteRecorder(SQLiteApplicationRecorder):
         self.tree_table_name = events_table_name + TREE_SUFFIX
         self.seal_table_name = events_table_name + SEAL_SUFFIX
         self.checkpoints_table_name = events_table_name + CHECKPOINTS_SUFFIX
+        self.subject_keys = subject_keys.SqlKeyTable(datastore, events_table_name, postgres=False)
 
     def construct_create_table_statements(self) -> list[str]:
         return [
@@ -352,6 +358,7 @@ class HashChainingSQLiteRecorder(SQLiteApplicationRecorder):
             "scheme INTEGER NOT NULL DEFAULT 1, leaf INTEGER, "
             "PRIMARY KEY (originator_id, originator_version))",
             *sqlite_create_statements(self.events_table_name),
+            *subject_keys.sqlite_statements(self.events_table_name),
         ]
 
     def _create_table(self, c: Any) -> None:

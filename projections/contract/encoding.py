@@ -25,6 +25,7 @@ from eventsourcing.persistence import Mapper, Notification
 from eventsourcing.utils import resolve_topic
 
 from domain.ids import NAMESPACE
+from domain.privacy import ERASED, WITHHELD
 from domain.values import Actor, Cause, Customer, Money, actor_text
 from projections.contract.catalogue import ENVELOPE_FIELDS, kind_of
 from projections.contract.models import EventMessage, contract
@@ -195,7 +196,16 @@ _STORED: dict[str, Callable[[Any], Any]] = {
     "customer": _same,
     "actor": _same,
     "cause": _same,
+    # A personal field: opened (or only looked at) by `Encoder._withheld`.
+    "sealed": lambda data: _SealedField(data),
 }
+
+
+class _SealedField:
+    __slots__ = ("data",)
+
+    def __init__(self, data: dict[str, str]) -> None:
+        self.data = data
 
 
 class _NotPlain(Exception):
@@ -228,8 +238,15 @@ _PLAIN = frozenset({str, int, bool, type(None)})
 class Encoder:
     """Stored events of one ledger -> published messages (see the module docstring)."""
 
-    def __init__(self, mapper: Mapper[UUID]) -> None:
+    def __init__(self, mapper: Mapper[UUID], *, personal: bool = False) -> None:
+        """`personal`: decode personal fields to their text (for the audit history,
+        which the API serves under the deal's roles); else they are withheld, as on
+        the topic (docs/privacy.md)."""
         self.mapper = mapper
+        self.personal = personal
+        # The ledger's mapper opens sealed fields (commands/personal_data.py).
+        self._reveal: Callable[[dict[str, str]], str] | None = getattr(mapper, "reveal", None)
+        self._erased: Callable[[dict[str, str]], bool] | None = getattr(mapper, "is_erased", None)
 
     def fields(self, notification: Notification) -> tuple[str, str, str, Any, dict[str, Any]]:
         """(event type, aggregate type, occurred_at, cause, data) of a stored event,
@@ -254,9 +271,25 @@ class Encoder:
                 kind.aggregate_type,
                 event.timestamp.isoformat(),
                 event.cause.to_json(),
-                event_data(event),
+                self._withheld(kind.cls, event_data(event)),
             )
-        return kind.event_type, kind.aggregate_type, timestamp, cause, data
+        return kind.event_type, kind.aggregate_type, timestamp, cause, self._withheld(cls, data)
+
+    def _withheld(self, cls: type, data: dict[str, Any]) -> dict[str, Any]:
+        """Personal fields as published: `[personal]`, or `[erased]` once their key is
+        gone; never their text (also not that of events stored before fields were
+        encrypted, or decoded the long way). With `personal`, their text instead."""
+        for name in getattr(cls, "personal_fields", ()):
+            value = data.get(name)
+            if isinstance(value, _SealedField):
+                if self.personal and self._reveal is not None:
+                    data[name] = self._reveal(value.data)
+                else:
+                    erased = self._erased is not None and self._erased(value.data)
+                    data[name] = ERASED if erased else WITHHELD
+            elif not self.personal and isinstance(value, str) and value and value != ERASED:
+                data[name] = WITHHELD
+        return data
 
     def document(self, notification: Notification) -> dict[str, Any]:
         """The published JSON object of a stored event."""

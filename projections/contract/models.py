@@ -36,6 +36,7 @@ from pydantic import (
     create_model,
 )
 
+from domain.privacy import ERASED, WITHHELD
 from domain.values import Customer, Money
 from projections.contract.catalogue import EventKind, event_kinds
 from projections.contract.values import (
@@ -127,6 +128,21 @@ def _field_type(tp: Any) -> Any:
     raise TypeError(f"no message type for event field type {tp!r}")
 
 
+PERSONAL = (
+    f"Personal data, kept encrypted in the ledger: published as {WITHHELD!r} (read the "
+    f"text through the HTTP API, as the deal's roles allow), or {ERASED!r} once its data "
+    "subject was erased; empty when none was given."
+)
+
+
+def _data_field(kind: EventKind, name: str, tp: Any) -> Any:
+    if name in getattr(kind.cls, "personal_fields", ()):
+        return Annotated[
+            _field_type(tp), Field(description=PERSONAL, json_schema_extra={"x-personal": True})
+        ]
+    return _field_type(tp)
+
+
 def _camel(name: str) -> str:
     return "".join(part.capitalize() for part in name.replace(".", "_").split("_"))
 
@@ -138,7 +154,7 @@ def message_model(kind: EventKind) -> type[EventMessage]:
         f"{_camel(kind.name)}Data",
         __config__=ConfigDict(strict=True, extra="forbid", frozen=True),
         __doc__=f"The fields of the {kind.cls.__qualname__} event.",
-        **{name: (_field_type(tp), ...) for name, tp in kind.fields.items()},
+        **{name: (_data_field(kind, name, tp), ...) for name, tp in kind.fields.items()},
     )
     # Types built at run time: mypy sees them as plain values.
     event_type: Any = Literal[kind.event_type]
