@@ -399,6 +399,16 @@ class ReopenDeal(Command):
     added_later: ClassVar[frozenset[str]] = frozenset({"expected_close"})
 
 
+# -- personal data ----------------------------------------------------------------
+
+
+class EraseDataSubject(Command):
+    """Destroy the keys of a data subject's personal data (a customer's domain, or an
+    address at it): its notes and reasons read as `[erased]` from then on."""
+
+    subject: ShortText
+
+
 COMMAND_TYPES: dict[str, type[Command]] = {
     cls.__name__: cls
     for cls in (
@@ -430,5 +440,6 @@ COMMAND_TYPES: dict[str, type[Command]] = {
         MarkDealWon,
         MarkDealLost,
         ReopenDeal,
+        EraseDataSubject,
     )
 }

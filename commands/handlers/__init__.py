@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
-from commands.handlers import deals, partners, registrations
+from commands.handlers import deals, partners, privacy, registrations
 from commands.models import Command
 from commands.unit_of_work import UnitOfWork
 
@@ -16,4 +16,5 @@ HANDLERS: dict[type[Command], Handler] = {
     **partners.HANDLERS,
     **registrations.HANDLERS,
     **deals.HANDLERS,
+    **privacy.HANDLERS,
 }

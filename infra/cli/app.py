@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import typer
 import typer.main
 
-from infra.cli import audit, demo, keys, processes, read_models, signing
+from infra.cli import audit, demo, keys, privacy, processes, read_models, signing
 
 app = typer.Typer(
     name="dealledger",
@@ -27,6 +27,7 @@ app.add_typer(demo.app)
 app.add_typer(processes.app)
 app.add_typer(read_models.app)
 app.add_typer(audit.app)
+app.add_typer(privacy.app)
 app.add_typer(keys.app, name="keys")
 app.add_typer(signing.app, name="signing-key")
 

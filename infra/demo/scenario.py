@@ -22,12 +22,14 @@ from uuid import UUID
 from commands.ledger import DealLedger
 from commands.models import (
     ActorIn,
+    AddDealNote,
     ApproveRegistration,
     AssignSupport,
     AttachPartner,
     Command,
     ConvertRegistration,
     CustomerIn,
+    EraseDataSubject,
     ExpireProtections,
     ExtendProtection,
     MarkDealLost,
@@ -188,6 +190,7 @@ class Scenario:
         globex_deal, initech_deal = self.open_deals(globex, initech)
         self.work_deals(globex_deal, initech_deal)
         self.resend(initech_deal)
+        self.erase(initech_deal)
         self.sweep()
         return self.told
 
@@ -600,6 +603,43 @@ class Scenario:
             f"re-sending {out.command_type} {out.command_id} -> replayed={out.replayed}, "
             f"{after - before} new events (the deal is {self.ledger.get_deal(initech_id).status})"
         )
+
+    def erase(self, initech_id: UUID) -> None:
+        """Initech's buyer asks to be forgotten: its notes and reasons are crypto-shredded
+        (docs/privacy.md); the events, and every hash over them, stay."""
+        self.at(75, 9)
+        out = self.execute(
+            EraseDataSubject(
+                command_id=self.cid("erase-initech"), actor=CAROL, subject="buyer@initech.de"
+            )
+        )
+        self.say(
+            f"carol erases {out.result['subject']} on request: {out.result['keys_erased']} "
+            f"data key(s) destroyed; the loss note now reads "
+            f"{self._loss_note(initech_id)!r}"
+        )
+        self.at(75, 10)
+        self.execute(
+            AddDealNote(
+                command_id=self.cid("initech-note-after"),
+                actor=SAM,
+                deal_id=initech_id,
+                text="their new CTO asked us back for Q3",
+            )
+        )
+        self.execute(
+            EraseDataSubject(
+                command_id=self.cid("erase-initech-again"), actor=CAROL, subject="initech.de"
+            )
+        )
+        self.say(
+            "sam notes their new CTO asked us back; carol erases initech.de again -> the "
+            f"note reads {self.ledger.deal_notes(initech_id)[-1]!r}"
+        )
+
+    def _loss_note(self, deal_id: UUID) -> str:
+        lost = [e for e in self.ledger.events.get(deal_id) if isinstance(e, Deal.Lost)]
+        return lost[-1].note
 
     def sweep(self) -> None:
         self.at(105, 2)

@@ -76,6 +76,7 @@ POLICIES: dict[str, CommandPolicy] = {
         CommandPolicy(m.MarkDealLost, "mark a deal lost", SELLERS, "deal"),
         CommandPolicy(m.ReopenDeal, "reopen a closed deal", SELLERS, "deal"),
         CommandPolicy(m.ExpireProtections, "expire lapsed channel protections now", MANAGERS),
+        CommandPolicy(m.EraseDataSubject, "erase a data subject's personal data", MANAGERS),
     )
 }  # fmt: skip
 

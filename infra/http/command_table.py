@@ -94,4 +94,5 @@ COMMAND_ROUTES: tuple[CommandRoute, ...] = (
                  example={"reason": "budget found", "stage": "proposal"}),
     CommandRoute("POST", "/v1/protections/expire", m.ExpireProtections,
                  example={"limit": 1000}),
+    CommandRoute("POST", "/v1/data-subjects/{subject}/erase", m.EraseDataSubject),
 )  # fmt: skip

@@ -18,6 +18,7 @@ from domain.base import LedgerAggregate
 from domain.command_record import CommandRecord
 from domain.deal import Deal
 from domain.partner import Partner
+from domain.privacy import DataSubject
 from domain.protection import ChannelProtection, CustomerIndex
 from domain.registration import Registration
 
@@ -29,6 +30,7 @@ AGGREGATES: tuple[type[LedgerAggregate], ...] = (
     CustomerIndex,
     Deal,
     CommandRecord,
+    DataSubject,
 )
 #: Aggregate types that are the ledger's own bookkeeping, not business facts.
 INTERNAL_AGGREGATE_TYPES = frozenset({"channel_protection", "customer_index", "command_record"})

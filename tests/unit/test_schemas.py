@@ -18,6 +18,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 import domain.command_record
 import domain.deal
 import domain.partner
+import domain.privacy
 import domain.protection
 import domain.registration
 from commands.models import (
@@ -29,6 +30,7 @@ from commands.models import (
     ConvertRegistration,
     CustomerIn,
     DetachPartner,
+    EraseDataSubject,
     ExpireProtections,
     ExtendProtection,
     MarkDealLost,
@@ -290,6 +292,10 @@ class _Scenario:
         )
         self.run(ReopenDeal, SALES, deal_id=deal, reason="they came back", stage="proposal")
         self.run(MarkDealLost, SALES, deal_id=deal, reason=LossReason.NO_BUDGET)
+        # Hooli's contact asks to be forgotten, twice (a note came in between).
+        self.run(EraseDataSubject, MANAGER, subject="buyer@hooli.xyz")
+        self.run(AddDealNote, SALES, deal_id=deal, text="asked us to call in Q3")
+        self.run(EraseDataSubject, MANAGER, subject="hooli.xyz")
 
 
 @pytest.fixture(scope="module")
@@ -309,7 +315,7 @@ def messages() -> Iterator[list[EventMessage]]:
 
 def test_every_event_class_of_every_aggregate_has_a_schema() -> None:
     classes = event_classes()
-    assert len(classes) == len(set(classes)) == 40
+    assert len(classes) == len(set(classes)) == 42
     per_aggregate = {a.__name__: 0 for a in AGGREGATES}
     for cls in classes:
         per_aggregate[cls.__qualname__.split(".")[0]] += 1
@@ -320,6 +326,7 @@ def test_every_event_class_of_every_aggregate_has_a_schema() -> None:
         "CustomerIndex": 3,
         "Deal": 14,
         "CommandRecord": 1,
+        "DataSubject": 2,
     }
     event_types = [event_type_of_class(cls)[1] for cls in classes]
     assert len(set(event_types)) == len(event_types)
@@ -328,7 +335,7 @@ def test_every_event_class_of_every_aggregate_has_a_schema() -> None:
 
 
 def test_no_aggregate_of_the_ledger_is_left_out() -> None:
-    modules = (domain.partner, domain.registration, domain.protection, domain.deal)
+    modules = (domain.partner, domain.registration, domain.protection, domain.deal, domain.privacy)
     assert {domain.command_record.CommandRecord} | {
         obj
         for module in modules

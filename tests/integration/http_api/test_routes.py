@@ -138,6 +138,24 @@ def test_every_route_answers_a_full_partner_programme_story(api: Api) -> None:
     assert verified["tree_size"] >= verified["events"]
     assert len(verified["root"]) == 64
     assert verified["anchored_to"] is None  # no checkpoint file is configured here
+    # The customer asks to be forgotten: only a manager may erase, and then its notes
+    # read [erased] in the deal and its history, while every proof still holds.
+    assert api.post("acme", "/v1/data-subjects/umbrella.example/erase").status_code == 403
+    assert api.post("sales", "/v1/data-subjects/umbrella.example/erase").status_code == 403
+    erased = ok(api.post("manager", "/v1/data-subjects/buyer@umbrella.example/erase"))
+    assert erased["result"]["subject"] == "umbrella.example"
+    assert erased["result"]["keys_erased"] >= 2  # the registration's and the deal's
+    shown = ok(api.get("acme", d))["deal"]
+    assert shown["notes"] == ["[erased]"]
+    assert (shown["support"][0]["note"], shown["support"][0]["resolution"]) == (
+        "[erased]",
+        "[erased]",
+    )
+    entries = ok(api.get("auditor", f"{d}/history"))["entries"]
+    noted = [e for e in entries if e["event_type"] == "dealledger.deal.note_added.v1"]
+    assert noted[0]["changes"]["text"] == "[erased]"
+    assert ok(api.get("auditor", f"{d}/verify"))["ok"] is True
+    head = erased["position"]
     pipeline = ok(api.get("sales", "/v1/pipeline", group_by="currency", min_position=head))
     assert [(t["key"], t["amount"]) for t in pipeline["totals"]] == [
         ("EUR", {"amount": "50000.00", "currency": "EUR"})
