@@ -4,15 +4,19 @@ The store keeps one live key per stream, tagged with the stream's data subject
 (infra/store/subject_keys.py on PostgreSQL and SQLite; `MemoryKeyTable` for a ledger
 kept in memory). A `Keyring` caches keys for this process and drops every cached key
 (and calls its `on_erasure` hooks, e.g. to empty an aggregate cache) within
-`RECHECK_SECONDS` of an erasure made by any process.
+`RECHECK_SECONDS` of an erasure made by any process, at once for one made here.
+Each drop starts a new `generation`: whatever was read from the table (or decoded with
+its keys) before the drop is not cached after it, so no erased key or text comes back.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
-from typing import Protocol
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any, Protocol
 from uuid import UUID, uuid4
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -41,8 +45,12 @@ class KeyTable(Protocol):
         """None once erased (or never known)."""
         ...
 
-    def erase(self, subject: str) -> int:
-        """Destroys every live key of `subject`; how many there were."""
+    def live_key_ids(self, subject: str) -> list[UUID]:
+        """The keys of `subject` not erased yet, oldest first."""
+        ...
+
+    def erase(self, key_ids: Sequence[UUID]) -> list[UUID]:
+        """Destroys these keys; the streams of those that were still live."""
         ...
 
     def erased_mark(self) -> str:
@@ -59,7 +67,7 @@ class MemoryKeyTable:
 
     def __init__(self) -> None:
         self.rows: dict[UUID, tuple[UUID, str, bytes | None]] = {}
-        self.erasures = 0
+        self.erased = 0
 
     def live_keys(self, streams: Iterable[UUID]) -> dict[UUID, Key]:
         wanted = set(streams)
@@ -81,16 +89,21 @@ class MemoryKeyTable:
         row = self.rows.get(key_id)
         return None if row is None else row[2]
 
-    def erase(self, subject: str) -> int:
-        erased = [k for k, (_, s, key) in self.rows.items() if s == subject and key is not None]
-        for key_id in erased:
-            stream, _, _ = self.rows[key_id]
-            self.rows[key_id] = (stream, subject, None)
-        self.erasures += bool(erased)
-        return len(erased)
+    def live_key_ids(self, subject: str) -> list[UUID]:
+        return [k for k, (_, s, key) in self.rows.items() if s == subject and key is not None]
+
+    def erase(self, key_ids: Sequence[UUID]) -> list[UUID]:
+        streams = []
+        for key_id in key_ids:
+            row = self.rows.get(key_id)
+            if row is not None and row[2] is not None:
+                self.rows[key_id] = (row[0], row[1], None)
+                streams.append(row[0])
+        self.erased += len(streams)
+        return streams
 
     def erased_mark(self) -> str:
-        return str(self.erasures)
+        return str(self.erased)
 
     def erased_ids(self) -> set[UUID]:
         return {key_id for key_id, (_, _, key) in self.rows.items() if key is None}
@@ -104,6 +117,10 @@ class Keyring:
     def __init__(self, table: KeyTable | None = None) -> None:
         self.table: KeyTable = table or MemoryKeyTable()
         self.on_erasure: list[Callable[[], None]] = []
+        # Held while caches change; callers hold it to cache what they decoded
+        # (`caching`), so nothing read before a drop is cached after it.
+        self.lock = threading.RLock()
+        self.generation = 0
         self._live: dict[UUID, Key] = {}
         self._ciphers: dict[UUID, AESGCM | None] = {}
         self._erased: set[UUID] | None = None
@@ -123,16 +140,33 @@ class Keyring:
             return
         self._checked = moment
         mark = self.table.erased_mark()
-        if self._mark is not None and mark != self._mark:
-            self.forget()
-        self._mark = mark
+        with self.lock:
+            if self._mark is not None and mark != self._mark:
+                self.forget()
+            self._mark = mark
 
     def forget(self) -> None:
-        self._live.clear()
-        self._ciphers.clear()
-        self._erased = None
-        for hook in self.on_erasure:
-            hook()
+        with self.lock:
+            self.generation += 1
+            self._live.clear()
+            self._ciphers.clear()
+            self._erased = None
+            for hook in self.on_erasure:
+                hook()
+
+    @contextmanager
+    def caching(self, generation: int) -> Iterator[bool]:
+        """Whether what was read in `generation` may still be cached (held until the
+        caller has cached it)."""
+        with self.lock:
+            yield generation == self.generation
+
+    def _keep(self, cache: dict[UUID, Any], key: UUID, value: Any, generation: int) -> None:
+        with self.caching(generation) as current:
+            if current:
+                if len(cache) >= _CACHED:
+                    cache.pop(next(iter(cache)))
+                cache[key] = value
 
     # -- writing -------------------------------------------------------------------
 
@@ -143,24 +177,21 @@ class Keyring:
         missing = [s for s in subjects if s not in self._live]
         if not missing:
             return
+        generation = self.generation
         created = set(new)
         found = self.table.live_keys(s for s in missing if s not in created)
         for stream in missing:
             key = found.get(stream) or self.table.create(stream, subjects[stream])
-            self._remember(stream, key)
+            self._keep(self._live, stream, key, generation)
 
     def live(self, stream: UUID) -> Key | None:
         key = self._live.get(stream)
         if key is None:
+            generation = self.generation
             key = self.table.live_keys([stream]).get(stream)
             if key is not None:
-                self._remember(stream, key)
+                self._keep(self._live, stream, key, generation)
         return key
-
-    def _remember(self, stream: UUID, key: Key) -> None:
-        if len(self._live) >= _CACHED:
-            self._live.pop(next(iter(self._live)))
-        self._live[stream] = key
 
     # -- reading -------------------------------------------------------------------
 
@@ -170,22 +201,27 @@ class Keyring:
         cached = self._ciphers.get(key_id, _UNKNOWN)
         if cached is not _UNKNOWN:
             return cached  # type: ignore[return-value]
+        generation = self.generation
         key = self.table.key(key_id)
         cipher = None if key is None else AESGCM(key)
-        if len(self._ciphers) >= _CACHED:
-            self._ciphers.pop(next(iter(self._ciphers)))
-        self._ciphers[key_id] = cipher
+        self._keep(self._ciphers, key_id, cipher, generation)
         return cipher
 
     def is_erased(self, key_id: UUID) -> bool:
         """Answered from memory (one query per erasure made anywhere), for the relay."""
         self.refresh()
-        if self._erased is None:
-            self._erased = self.table.erased_ids()
-        return key_id in self._erased
+        erased = self._erased
+        if erased is None:
+            generation = self.generation
+            erased = self.table.erased_ids()
+            with self.caching(generation) as current:
+                if current:
+                    self._erased = erased
+        return key_id in erased
 
-    def erase(self, subject: str) -> int:
-        erased = self.table.erase(subject)
+    def erase(self, key_ids: Sequence[UUID]) -> list[UUID]:
+        """Destroys the keys; the streams whose keys were still live."""
+        streams = self.table.erase(key_ids)
         self.forget()
         self.refresh(now=True)
-        return erased
+        return streams

@@ -6,7 +6,6 @@ import contextlib
 import hashlib
 from collections.abc import Mapping, Sequence
 from copy import deepcopy
-from dataclasses import replace
 from typing import Any, TypeVar, cast
 from uuid import UUID
 
@@ -132,11 +131,18 @@ class DealLedger(Application[UUID]):
                 command_id=command.command_id,
             ) from None
         if isinstance(command, EraseDataSubject):
-            # After the erasure is on record (also when a re-sent command replays it,
-            # so an interrupted erasure completes): the keys go.
-            erased = self.keyring.erase(outcome.result["subject"])
-            outcome = replace(outcome, result={**outcome.result, "keys_erased": erased})
+            self._destroy_keys(outcome)
         return outcome
+
+    def _destroy_keys(self, erasure: Outcome) -> None:
+        """After an erasure is on record (also when a re-sent command replays it, so
+        an interrupted erasure completes): the keys it names go, and with them the
+        snapshots of their streams (a cache, which may predate sealing)."""
+        streams = self.keyring.erase([UUID(k) for k in erasure.result["keys"]])
+        table = getattr(getattr(self.snapshots, "recorder", None), "events_table_name", None)
+        drop = getattr(self.recorder, "delete_snapshots", None)
+        if streams and table is not None and drop is not None:
+            drop(table, streams)
 
     def _attempt(
         self, command: Command, handler: Handler, fingerprint: str, cause: Cause
@@ -176,6 +182,8 @@ class DealLedger(Application[UUID]):
         events stored since its cached version (by any process), for the others their
         newest snapshot and the events after it. Elsewhere, one `get` each."""
         self.keyring.refresh()
+        # What is decoded now is cached only if no erasure came in meanwhile.
+        generation = self.keyring.generation
         select_streams = getattr(self.recorder, "select_streams", None)
         if select_streams is None:
             return {i: self._get_or_none(i) for i in aggregate_ids}
@@ -209,7 +217,9 @@ class DealLedger(Application[UUID]):
             for row in stored:
                 aggregate = cast(Any, self.mapper.to_domain_event(row)).mutate(aggregate)
             if aggregate is not None and cache is not None:
-                cache.put(aggregate_id, aggregate)
+                with self.keyring.caching(generation) as current:
+                    if current:
+                        cache.put(aggregate_id, aggregate)
                 aggregate = deepcopy(aggregate)
             loaded[aggregate_id] = aggregate
         return loaded

@@ -26,7 +26,7 @@ from domain.deal import LossReason, PartnerRole, SupportKind
 from domain.errors import DomainError
 from domain.partner import PartnerTier
 from domain.registration import RejectionReason
-from domain.values import Actor, ActorKind, Customer, Money, Role
+from domain.values import Actor, ActorKind, Contact, Customer, Money, Role
 
 _PLAIN_DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?")
 _PLAIN_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -161,6 +161,25 @@ class CustomerIn(BaseModel):
         return Customer(self.name, self.domain, self.country)
 
 
+class ContactIn(BaseModel):
+    """The person at the customer: personal data, kept sealed (docs/privacy.md)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: Annotated[str, Field(max_length=200)] = ""
+    email: Annotated[str, Field(max_length=254)] = ""
+    phone: Annotated[str, Field(max_length=40)] = ""
+
+    @model_validator(mode="after")
+    def _valid(self) -> ContactIn:
+        self.to_domain()
+        return self
+
+    def to_domain(self) -> Contact:
+        contact: Contact = _domain_checked(Contact, self.name, self.email, self.phone)
+        return contact
+
+
 class Command(BaseModel):
     """Base of every command."""
 
@@ -229,6 +248,8 @@ class SubmitRegistration(Command):
     estimated_value: MoneyIn
     expected_close: Day
     notes: Text = ""
+    contact: ContactIn | None = None
+    added_later: ClassVar[frozenset[str]] = frozenset({"contact"})
 
 
 class ApproveRegistration(Command):
@@ -253,6 +274,8 @@ class ResubmitRegistration(Command):
     estimated_value: MoneyIn
     expected_close: Day
     notes: Text = ""
+    contact: ContactIn | None = None
+    added_later: ClassVar[frozenset[str]] = frozenset({"contact"})
 
 
 class ExtendProtection(Command):

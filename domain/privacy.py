@@ -46,28 +46,38 @@ def data_subject_id(subject: str) -> UUID:
 
 
 class DataSubject(LedgerAggregate):
-    """The record of what was done to one subject's personal data: its erasures."""
+    """The record of what was done to one subject's personal data: its erasures, each
+    naming the keys it destroys (those live when it was recorded; a key made later, for
+    text written since, is left to the next erasure)."""
 
     class Erased(LedgerAggregate.Created):
         subject: str
+        keys: list[UUID]
 
     class ErasedAgain(LedgerAggregate.Event):
-        """Erasing again destroys the keys written since (new data of the subject)."""
+        """Erasing again destroys the keys made since (text written after the last)."""
 
-    def __init__(self, subject: str, cause: Cause) -> None:
+        keys: list[UUID]
+
+    def __init__(self, subject: str, keys: list[UUID], cause: Cause) -> None:
         self.subject = subject
-        self.erasures = 1
+        self.erased_keys = list(keys)
 
     @classmethod
-    def erase(cls, subject: str, cause: Cause, at: datetime) -> DataSubject:
+    def erase(cls, subject: str, keys: list[UUID], cause: Cause, at: datetime) -> DataSubject:
         record: DataSubject = cls._start(
-            cls.Erased, at, id=data_subject_id(subject), subject=subject, cause=cause
+            cls.Erased,
+            at,
+            id=data_subject_id(subject),
+            subject=subject,
+            keys=sorted(keys),
+            cause=cause,
         )
         return record
 
-    def erase_again(self, cause: Cause, at: datetime) -> None:
-        self._erase_again(cause=cause, timestamp=at)
+    def erase_again(self, keys: list[UUID], cause: Cause, at: datetime) -> None:
+        self._erase_again(keys=sorted(keys), cause=cause, timestamp=at)
 
     @event(ErasedAgain)
-    def _erase_again(self, cause: Cause, timestamp: datetime) -> None:
-        self.erasures += 1
+    def _erase_again(self, keys: list[UUID], cause: Cause, timestamp: datetime) -> None:
+        self.erased_keys += keys

@@ -17,7 +17,7 @@ from eventsourcing.domain import event
 from domain.base import LedgerAggregate
 from domain.errors import IllegalTransition, InvalidInput
 from domain.normalise import conflict_key, normalise_product_line
-from domain.values import Cause, Customer, LedgerEnum, Money
+from domain.values import Cause, Contact, Customer, LedgerEnum, Money
 
 
 class RegistrationStatus(LedgerEnum):
@@ -71,15 +71,19 @@ def _value_must_be_positive(estimated_value: Money) -> None:
 
 class Registration(LedgerAggregate):
     # v2 state added `related_registrations` (and a withdrawn registration holds no
-    # protected_until); snapshots of v1 are upcast.
-    class_version = 2
-    personal_state = ("notes", "decision_note")
+    # protected_until); v3 the `contact`. Older snapshots are upcast.
+    class_version = 3
+    personal_state = ("notes", "decision_note", "contact.*")
 
     @staticmethod
     def upcast_v1_v2(state: dict[str, Any]) -> None:
         state["related_registrations"] = {}
         if state.get("status") == RegistrationStatus.WITHDRAWN:
             state["protected_until"] = None
+
+    @staticmethod
+    def upcast_v2_v3(state: dict[str, Any]) -> None:
+        state["contact"] = {}
 
     class Submitted(LedgerAggregate.Created):
         partner_code: str
@@ -130,6 +134,14 @@ class Registration(LedgerAggregate):
         def upcast_v1_v2(state: dict[str, Any]) -> None:
             state["related"] = {}
 
+    class ContactRecorded(LedgerAggregate.Event):
+        """The person at the customer, given at (re)submission when it changed."""
+
+        name: str
+        email: str
+        phone: str
+        personal_fields = ("name", "email", "phone")
+
     class Extended(LedgerAggregate.Event):
         protected_until: datetime
 
@@ -171,6 +183,7 @@ class Registration(LedgerAggregate):
         self.rejection_reason: RejectionReason | None = None
         self.decision_note = ""
         self.deal_id: UUID | None = None
+        self.contact: dict[str, str] = {}  # name, email, phone once recorded
 
     @classmethod
     def submit(
@@ -184,6 +197,7 @@ class Registration(LedgerAggregate):
         notes: str,
         cause: Cause,
         at: datetime,
+        contact: Contact | None = None,
     ) -> Registration:
         _value_must_be_positive(estimated_value)
         if expected_close < at.date():
@@ -200,7 +214,20 @@ class Registration(LedgerAggregate):
             notes=notes.strip(),
             cause=cause,
         )
+        registration.record_contact(contact, cause, at)
         return registration
+
+    def record_contact(self, contact: Contact | None, cause: Cause, at: datetime) -> None:
+        """Records the contact when given and not the one recorded already."""
+        if contact is None or contact.to_json() == self.contact:
+            return
+        self._record_contact(**contact.to_json(), cause=cause, timestamp=at)
+
+    @event(ContactRecorded)
+    def _record_contact(
+        self, name: str, email: str, phone: str, cause: Cause, timestamp: datetime
+    ) -> None:
+        self.contact = {"name": name, "email": email, "phone": phone}
 
     @property
     def data_subject(self) -> str:
@@ -311,8 +338,10 @@ class Registration(LedgerAggregate):
         related: Mapping[str, Iterable[UUID]],
         cause: Cause,
         at: datetime,
+        contact: Contact | None = None,
     ) -> None:
-        """`related`: the registrations this one conflicts with now, by review reason."""
+        """`related`: the registrations this one conflicts with now, by review reason;
+        a `contact` given replaces the one recorded."""
         self._must_be(RegistrationStatus.ACTION_REQUIRED, doing="resubmit")
         if conflict_key(customer.domain, self.product_line) != self.conflict_key:
             raise InvalidInput(
@@ -331,6 +360,7 @@ class Registration(LedgerAggregate):
             cause=cause,
             timestamp=at,
         )
+        self.record_contact(contact, cause, at)
 
     @event(Resubmitted)
     def _resubmit(

@@ -89,6 +89,39 @@ class Customer:
         return cls(data["name"], data["domain"], data["country"])
 
 
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_PHONE = re.compile(r"^\+?[0-9 ()./-]{4,40}$")
+
+
+@dataclass(frozen=True)
+class Contact:
+    """The person at the customer a registration names: personal data, stored sealed
+    (domain/privacy.py). Each part may be blank, not all of them."""
+
+    name: str = ""
+    email: str = ""
+    phone: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", " ".join(self.name.split()))
+        object.__setattr__(self, "email", self.email.strip().lower())
+        object.__setattr__(self, "phone", " ".join(self.phone.split()))
+        if not (self.name or self.email or self.phone):
+            raise InvalidInput("a contact needs a name, an email or a phone", field="contact")
+        if self.email and not _EMAIL.match(self.email):
+            raise InvalidInput(f"{self.email!r} is not an email address", field="contact.email")
+        if self.phone and not (
+            _PHONE.match(self.phone) and sum(c.isdigit() for c in self.phone) >= 4
+        ):
+            raise InvalidInput(
+                f"{self.phone!r} is not a phone number (digits, spaces, + ( ) . / -)",
+                field="contact.phone",
+            )
+
+    def to_json(self) -> dict[str, str]:
+        return {"name": self.name, "email": self.email, "phone": self.phone}
+
+
 class LedgerEnum(Enum):
     """Enums stored by value; plain `Enum` (not `str`) so the event store's JSON
     transcoder round-trips them as enums rather than decaying them to strings."""

@@ -1,5 +1,5 @@
-"""Personal-data commands: erasure is recorded here; its keys are destroyed by the
-ledger once the record is saved (commands/ledger.py)."""
+"""Personal-data commands: erasure is recorded here, naming the keys it destroys; the
+ledger destroys them once the record is saved (commands/ledger.py)."""
 
 from __future__ import annotations
 
@@ -17,12 +17,14 @@ Result = tuple[UUID | None, dict[str, Any]]
 def erase_data_subject(cmd: EraseDataSubject, uow: UnitOfWork) -> Result:
     actor_must_have_role(uow.cause.actor, MANAGERS, "erase a data subject's personal data")
     subject = subject_named(cmd.subject)
+    keys = uow.ledger.keyring.table.live_key_ids(subject)
     record = uow.find(DataSubject, data_subject_id(subject))
     if record is None:
-        record = uow.add(DataSubject.erase(subject, uow.cause, uow.now))
+        record = uow.add(DataSubject.erase(subject, keys, uow.cause, uow.now))
     else:
-        record.erase_again(uow.cause, uow.now)
-    return record.id, {"subject": subject}
+        record.erase_again(keys, uow.cause, uow.now)
+    # The keys travel in the result, so a re-sent command destroys exactly these.
+    return record.id, {"subject": subject, "keys": sorted(str(k) for k in keys)}
 
 
 HANDLERS: dict[type, Any] = {EraseDataSubject: erase_data_subject}

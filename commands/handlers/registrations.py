@@ -66,6 +66,7 @@ def submit_registration(cmd: SubmitRegistration, uow: UnitOfWork) -> Result:
             cmd.notes,
             uow.cause,
             uow.now,
+            contact=cmd.contact.to_domain() if cmd.contact else None,
         )
     )
     protection = uow.protection(registration.conflict_key)
@@ -139,6 +140,7 @@ def resubmit_registration(cmd: ResubmitRegistration, uow: UnitOfWork) -> Result:
         related,
         uow.cause,
         uow.now,
+        contact=cmd.contact.to_domain() if cmd.contact else None,
     )
     for index in indexes:
         index.claim(registration.id, registration.conflict_key, uow.cause, uow.now)

@@ -57,7 +57,7 @@ def erase(
         outcome = wiring.ledger().execute(command)
         erased = outcome.result["subject"]
         print(
-            f"erased {erased}: {outcome.result['keys_erased']} data key(s) destroyed; its "
+            f"erased {erased}: {len(outcome.result['keys'])} data key(s) destroyed; its "
             f"notes and reasons read as {ERASED} from now on"
             + (" (replayed: this command id was handled before)" if outcome.replayed else ""),
         )

@@ -27,6 +27,7 @@ from commands.models import (
     AssignSupport,
     AttachPartner,
     Command,
+    ContactIn,
     ConvertRegistration,
     CustomerIn,
     EraseDataSubject,
@@ -339,6 +340,9 @@ class Scenario:
                 product_line=self.product("Data Platform"),
                 estimated_value=MoneyIn(amount=Decimal("420000"), currency="EUR"),
                 expected_close=self.close_date(70),
+                contact=ContactIn(
+                    name="Bill Lumbergh", email="bill@initech.de", phone="+49 30 1234567"
+                ),
             )
         )
         self.say(
@@ -613,10 +617,13 @@ class Scenario:
                 command_id=self.cid("erase-initech"), actor=CAROL, subject="buyer@initech.de"
             )
         )
+        registration_id = self.ledger.get_deal(initech_id).registration_id
+        assert registration_id is not None
+        contact = self.ledger.get_registration(registration_id).contact
         self.say(
-            f"carol erases {out.result['subject']} on request: {out.result['keys_erased']} "
+            f"carol erases {out.result['subject']} on request: {len(out.result['keys'])} "
             f"data key(s) destroyed; the loss note now reads "
-            f"{self._loss_note(initech_id)!r}"
+            f"{self._loss_note(initech_id)!r}, the contact {contact['name']!r}"
         )
         self.at(75, 10)
         self.execute(

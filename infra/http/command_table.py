@@ -51,7 +51,9 @@ COMMAND_ROUTES: tuple[CommandRoute, ...] = (
     CommandRoute("POST", "/v1/registrations", m.SubmitRegistration,
                  "/v1/registrations/{aggregate_id}",
                  {"customer": _CUSTOMER, "product_line": "Analytics", "estimated_value": _MONEY,
-                  "expected_close": "2027-03-31", "notes": "CFO sponsor"}),
+                  "expected_close": "2027-03-31", "notes": "CFO sponsor",
+                  "contact": {"name": "Dana Buyer", "email": "dana@umbrella.example",
+                              "phone": "+44 20 7946 0000"}}),
     CommandRoute("POST", f"{_R}/approve", m.ApproveRegistration, example={"note": "clean"}),
     CommandRoute("POST", f"{_R}/reject", m.RejectRegistration,
                  example={"reason": "duplicate", "note": "already registered"}),
@@ -94,5 +96,8 @@ COMMAND_ROUTES: tuple[CommandRoute, ...] = (
                  example={"reason": "budget found", "stage": "proposal"}),
     CommandRoute("POST", "/v1/protections/expire", m.ExpireProtections,
                  example={"limit": 1000}),
-    CommandRoute("POST", "/v1/data-subjects/{subject}/erase", m.EraseDataSubject),
+    # The subject travels in the body: an address given as one stays out of URLs and
+    # the request log.
+    CommandRoute("POST", "/v1/data-subjects/erase", m.EraseDataSubject,
+                 example={"subject": "umbrella.example"}),
 )  # fmt: skip

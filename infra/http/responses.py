@@ -39,6 +39,12 @@ class CommandAccepted(BaseModel):
     result: dict[str, Any]
 
 
+class ContactView(BaseModel):
+    name: str
+    email: str
+    phone: str
+
+
 class RegistrationView(BaseModel):
     registration_id: UUID
     partner_code: str
@@ -48,6 +54,10 @@ class RegistrationView(BaseModel):
     estimated_value: MoneyView
     expected_close: date
     notes: str
+    contact: ContactView | None = Field(
+        description="the person at the customer, when given; personal data: reads "
+        "[erased] once the customer is erased"
+    )
     status: str
     review_reasons: list[str]
     related_registrations: dict[str, list[UUID]] = Field(

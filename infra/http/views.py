@@ -14,6 +14,7 @@ from domain.values import Customer, Money
 from infra.http.responses import (
     AttributionRow,
     ConflictView,
+    ContactView,
     CustomerView,
     DealPartnerView,
     DealView,
@@ -67,6 +68,7 @@ def registration_view(reg: Registration, *, show_related: bool = True) -> Regist
         estimated_value=money(reg.estimated_value),
         expected_close=reg.expected_close,
         notes=reg.notes,
+        contact=ContactView(**reg.contact) if reg.contact else None,
         status=str(reg.status),
         review_reasons=list(reg.review_reasons),
         related_registrations=related(reg.related_registrations) if show_related else {},

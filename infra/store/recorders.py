@@ -259,6 +259,14 @@ class HashChainingPostgresRecorder(PostgresApplicationRecorder):
                     held.append(int(row["pos"]))
         return results
 
+    def delete_snapshots(self, snapshots_table: str, streams: Sequence[UUID]) -> None:
+        """Drops these streams' snapshots (a cache: they are taken again later)."""
+        statement = SQL("DELETE FROM {schema}.{table} WHERE originator_id = ANY(%s)").format(
+            schema=Identifier(self.datastore.schema), table=Identifier(snapshots_table)
+        )
+        with self.datastore.get_connection() as conn:
+            conn.execute(statement, (list(streams),))
+
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def select_events_of_topic(self, originator_id: UUID, topic: str) -> list[StoredEvent]:
         """One stream's events of one type, in version order."""
@@ -373,6 +381,15 @@ class HashChainingSQLiteRecorder(SQLiteApplicationRecorder):
         if "leaf" not in columns:
             c.execute(f"ALTER TABLE {self.hashes_table_name} ADD COLUMN leaf INTEGER")
         sqlite_seal(c, self.events_table_name, self.hashes_table_name)
+
+    def delete_snapshots(self, snapshots_table: str, streams: Sequence[UUID]) -> None:
+        """Drops these streams' snapshots (a cache: they are taken again later)."""
+        marks = ", ".join("?" * len(streams))
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(
+                f"DELETE FROM {snapshots_table} WHERE originator_id IN ({marks})",
+                [s.hex for s in streams],
+            )
 
     def _insert_events(
         self, c: Any, stored_events: Sequence[StoredEvent], **kwargs: Any

@@ -10,7 +10,7 @@ payloads, so destroying one leaves every event, hash, leaf and checkpoint as it 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 from uuid import UUID, uuid4
@@ -110,27 +110,31 @@ class SqlKeyTable:
         return {UUID(str(r["stream_id"])): (UUID(str(r["key_id"])), bytes(r["key"])) for r in rows}
 
     def create(self, stream: UUID, subject: str) -> Key:
-        key_id, key = uuid4(), new_key()
-        with self._cursor() as curs:
-            # The partial unique index admits one live key per stream: a writer that
-            # lost the race takes the winner's.
-            curs.execute(
-                self._sql(
-                    "INSERT INTO {keys} (key_id, stream_id, subject, key) "
-                    "VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING key_id"
-                ),
-                (self._id(key_id), self._id(stream), subject, key),
-            )
-            if curs.fetchall():
-                return key_id, key
-            curs.execute(
-                self._sql(
-                    "SELECT key_id, key FROM {keys} WHERE stream_id = %s AND key IS NOT NULL"
-                ),
-                (self._id(stream),),
-            )
-            row = curs.fetchone()
-        return UUID(str(row["key_id"])), bytes(row["key"])
+        # The partial unique index admits one live key per stream: a writer that
+        # lost the race takes the winner's (and tries again should that one have been
+        # erased in between).
+        for _ in range(3):
+            key_id, key = uuid4(), new_key()
+            with self._cursor() as curs:
+                curs.execute(
+                    self._sql(
+                        "INSERT INTO {keys} (key_id, stream_id, subject, key) "
+                        "VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING key_id"
+                    ),
+                    (self._id(key_id), self._id(stream), subject, key),
+                )
+                if curs.fetchall():
+                    return key_id, key
+                curs.execute(
+                    self._sql(
+                        "SELECT key_id, key FROM {keys} WHERE stream_id = %s AND key IS NOT NULL"
+                    ),
+                    (self._id(stream),),
+                )
+                row = curs.fetchone()
+            if row is not None:
+                return UUID(str(row["key_id"])), bytes(row["key"])
+        raise RuntimeError(f"no data key could be made for stream {stream}")
 
     def key(self, key_id: UUID) -> bytes | None:
         with self._cursor() as curs:
@@ -138,20 +142,56 @@ class SqlKeyTable:
             row = curs.fetchone()
         return None if row is None or row["key"] is None else bytes(row["key"])
 
-    def erase(self, subject: str) -> int:
+    def live_key_ids(self, subject: str) -> list[UUID]:
         with self._cursor() as curs:
-            if not self.postgres:
-                # Freed pages are overwritten with zeros: the key's bytes leave the file.
-                curs.execute("PRAGMA secure_delete = ON")
-            now = "now()" if self.postgres else "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
             curs.execute(
                 self._sql(
-                    f"UPDATE {{keys}} SET key = NULL, erased_at = {now} "
-                    "WHERE subject = %s AND key IS NOT NULL RETURNING key_id"
+                    "SELECT key_id FROM {keys} WHERE subject = %s AND key IS NOT NULL "
+                    "ORDER BY created_at, key_id"
                 ),
                 (subject,),
             )
-            return len(curs.fetchall())
+            return [UUID(str(r["key_id"])) for r in curs.fetchall()]
+
+    def erase(self, key_ids: Sequence[UUID]) -> list[UUID]:
+        if not key_ids:
+            return []
+        now = "now()" if self.postgres else "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+        with self._cursor() as curs:
+            if self.postgres:
+                curs.execute(
+                    self._sql(
+                        f"UPDATE {{keys}} SET key = NULL, erased_at = {now} "
+                        "WHERE key_id = ANY(%s) AND key IS NOT NULL RETURNING stream_id"
+                    ),
+                    (list(key_ids),),
+                )
+            else:
+                # Freed space in the page is overwritten with zeros.
+                curs.execute("PRAGMA secure_delete = ON")
+                marks = ", ".join("?" * len(key_ids))
+                curs.execute(
+                    self._sql(
+                        f"UPDATE {{keys}} SET key = NULL, erased_at = {now} "
+                        f"WHERE key_id IN ({marks}) AND key IS NOT NULL RETURNING stream_id"
+                    ),
+                    [k.hex for k in key_ids],
+                )
+            streams = [UUID(str(r["stream_id"])) for r in curs.fetchall()]
+        self._rewrite()
+        return streams
+
+    def _rewrite(self) -> None:
+        """Writes the key table afresh, so the destroyed keys' bytes leave its files:
+        PostgreSQL keeps an updated row's old version until it is vacuumed, SQLite
+        keeps the old page in its write-ahead log until a checkpoint."""
+        if self.postgres:
+            # The table is small; the brief exclusive lock only delays key lookups.
+            with self._cursor() as curs:
+                curs.execute(self._sql("VACUUM FULL {keys}"))
+        else:
+            with self.datastore.transaction(commit=False) as curs:
+                curs.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def erased_mark(self) -> str:
         with self._cursor() as curs:

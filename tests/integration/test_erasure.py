@@ -21,8 +21,10 @@ import psycopg
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
+from commands.keyring import Keyring
 from commands.models import (
     AddDealNote,
+    ContactIn,
     EraseDataSubject,
     MarkDealLost,
     MoveDealStage,
@@ -46,6 +48,7 @@ from projections.contract.encoding import Encoder
 from tests.integration.flow import ROOT, drop_schema, isolated_settings, settings_env
 from tests.support.actors import MANAGER, SALES, partner
 from tests.support.driver import Driver, customer, money
+from tests.support.tampering import RawStore
 
 SNAPSHOT_EVERY = 10  # small, so the deal's snapshots (which hold support notes) exist
 
@@ -73,17 +76,26 @@ def _write(settings: Settings) -> Story:
     secrets: list[str] = []
 
     def said(what: str) -> str:
-        secrets.append(_secret(what))
-        return secrets[-1]
+        """A personal text to write (a contact's part is kept as it is)."""
+        text = what if what.startswith(("Bea ", "bea.", "+1 ")) else _secret(what)
+        secrets.append(text)
+        return text
 
     try:
         drive.onboard("northwind")
         submitted = drive.submission("northwind", "customer.example", amount="5000000")
+        tag = uuid.uuid4().hex
+        contact = ContactIn(
+            name=said(f"Bea {tag}"),
+            email=said(f"bea.{tag}@customer.example"),
+            phone=said(f"+1 555 {int(tag[:8], 16) % 10**8:08d}"),
+        )
         registration = drive.created(
             SubmitRegistration,
             partner("northwind"),
-            **submitted.model_dump(exclude={"command_id", "actor", "notes"}),
+            **submitted.model_dump(exclude={"command_id", "actor", "notes", "contact"}),
             notes=said("submitted"),
+            contact=contact,
         )
         drive.run(RequestRegistrationInfo, MANAGER, registration_id=registration, note=said("info"))
         drive.run(
@@ -219,15 +231,16 @@ def _published(story: Story) -> list[bytes]:
 
 
 def _texts(story: Story) -> tuple[str, list[str], dict[str, str], list[str]]:
-    """(registration notes, deal notes, support request, every personal text in the
-    deal's audit history) as the ledger serves them."""
+    """(registration notes, deal notes, support request, the registration's contact
+    and every personal text in the deal's audit history) as the ledger serves them."""
     ledger = build_ledger(story.settings)
     try:
         registration = ledger.get_registration(story.registration_id)
         deal = ledger.get_deal(story.deal_id)
         shown = json.dumps([e.to_json() for e in api.history(ledger, story.deal_id)])
         (support,) = deal.support.values()
-        return registration.notes, ledger.deal_notes(story.deal_id), support, [shown]
+        contact = " ".join(registration.contact.values())
+        return registration.notes, ledger.deal_notes(story.deal_id), support, [shown, contact]
     finally:
         ledger.close()
 
@@ -240,7 +253,8 @@ def test_personal_text_is_never_stored_or_published_in_the_clear(story: Story) -
         assert not _found(secret, published), "personal text published"
     assert WITHHELD.encode() in published
     # ... yet the ledger reads it back to those who may read the deal.
-    notes, deal_notes, support, _ = _texts(story)
+    notes, deal_notes, support, shown = _texts(story)
+    assert shown[1] == " ".join(story.secrets[:3])  # the contact, as given
     assert notes in story.secrets
     assert deal_notes[0] in story.secrets
     assert support["note"] in story.secrets
@@ -248,21 +262,40 @@ def test_personal_text_is_never_stored_or_published_in_the_clear(story: Story) -
 
 
 def test_erasure_leaves_the_text_nowhere_and_every_proof_intact(
-    story: Story, tmp_path: Path
+    story: Story, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = story.settings
     before = _published(story)
+    # A long-running process (the API, say) holds the deal and registration in its
+    # aggregate cache, text and all, when another process erases.
+    running = build_ledger(settings)
+    assert running.get_deal(story.deal_id).support
+    assert running.get_registration(story.registration_id).notes in story.secrets
+    raw = RawStore(settings)
+    keys = [bytes(k) for (k,) in raw.run(
+        "SELECT key FROM {events}_subject_keys WHERE subject = %s", "customer.example"
+    )]  # fmt: skip
+    assert len(keys) == 2  # the registration's and the deal's
 
     refused = _cli(settings, "erase", "customer.example", "--by", "sam", "--role", "sales")
     assert refused.returncode == 1, refused.stderr
     assert "forbidden" in refused.stderr
     assert _texts(story)[0] in story.secrets, "a refused erasure destroyed keys"
 
-    erased = _cli(
-        settings, "erase", "Buyer@Customer.example", "--by", "carol", "--role", "channel_manager"
-    )
+    first = ["erase", "Buyer@Customer.example", "--by", "carol", "--role", "channel_manager"]
+    first += ["--command-id", f"first-{uuid.uuid4()}"]
+    erased = _cli(settings, *first)
     assert erased.returncode == 0, erased.stderr
-    assert "erased customer.example" in erased.stdout
+    assert "erased customer.example: 2 data key(s) destroyed" in erased.stdout
+
+    # The running process drops its keys and cached aggregates at its next look.
+    monkeypatch.setattr(Keyring, "RECHECK_SECONDS", 0.0)
+    try:
+        assert running.get_registration(story.registration_id).notes == ERASED
+        (request,) = running.get_deal(story.deal_id).support.values()
+        assert (request["note"], request["resolution"]) == (ERASED, ERASED)
+    finally:
+        running.close()
 
     # Everywhere the ledger serves it: the write model, its snapshots, the history.
     notes, deal_notes, support, history = _texts(story)
@@ -270,6 +303,7 @@ def test_erasure_leaves_the_text_nowhere_and_every_proof_intact(
     assert deal_notes
     assert set(deal_notes) == {ERASED}
     assert (support["note"], support["resolution"]) == (ERASED, ERASED)
+    assert history[1] == " ".join([ERASED] * 3)  # the contact's name, email and phone
     for secret in story.secrets:
         assert secret not in history[0]
     assert ERASED in history[0]
@@ -282,6 +316,12 @@ def test_erasure_leaves_the_text_nowhere_and_every_proof_intact(
         later = _secret("after erasure")
         Driver(ledger, prefix="later").run(AddDealNote, SALES, deal_id=story.deal_id, text=later)
         assert ledger.deal_notes(story.deal_id)[-1] == later
+        # The first erasure re-sent (a redelivery) replays: it destroys the keys it
+        # named, not the one made since.
+        replayed = _cli(settings, *first)
+        assert replayed.returncode == 0, replayed.stderr
+        assert "replayed" in replayed.stdout
+        assert ledger.deal_notes(story.deal_id)[-1] == later
         # A second erasure is recorded too, and takes the new key.
         again = ledger.execute(
             EraseDataSubject(
@@ -290,7 +330,7 @@ def test_erasure_leaves_the_text_nowhere_and_every_proof_intact(
                 subject="customer.example",
             )
         )
-        assert again.result["keys_erased"] == 1
+        assert len(again.result["keys"]) == 1
         assert ledger.deal_notes(story.deal_id)[-1] == ERASED
         with pytest.raises(Forbidden):
             ledger.execute(
@@ -314,6 +354,9 @@ def test_erasure_leaves_the_text_nowhere_and_every_proof_intact(
     with zipfile.ZipFile(bundle) as opened:
         bundled = b"".join(opened.read(name) for name in opened.namelist())
     stored = _database_bytes(settings)
+    for key in keys:
+        assert key not in stored, "a destroyed key is still in the database"
+        assert key.hex().encode() not in stored.lower(), "a destroyed key is still in a row"
     after = _published(story)
     published_before = max(json.loads(v)["position"] for v in before)
     new = [v for v in after if json.loads(v)["position"] > published_before]

@@ -109,7 +109,7 @@ def test_an_updated_payload_is_named(sealed: Sealed) -> None:
     target = _deal_rows(sealed)[4]
     sealed.raw.run(
         "UPDATE {events} SET state = %s WHERE {pos} = %s",
-        target.state.replace(b"note", b"NOTE"),
+        target.state.replace(b"timestamp", b"TIMESTAMP"),
         target.position,
     )
     for deal in (False, True):

@@ -140,11 +140,12 @@ def test_every_route_answers_a_full_partner_programme_story(api: Api) -> None:
     assert verified["anchored_to"] is None  # no checkpoint file is configured here
     # The customer asks to be forgotten: only a manager may erase, and then its notes
     # read [erased] in the deal and its history, while every proof still holds.
-    assert api.post("acme", "/v1/data-subjects/umbrella.example/erase").status_code == 403
-    assert api.post("sales", "/v1/data-subjects/umbrella.example/erase").status_code == 403
-    erased = ok(api.post("manager", "/v1/data-subjects/buyer@umbrella.example/erase"))
+    forget = "/v1/data-subjects/erase"
+    assert api.post("acme", forget, {"subject": "umbrella.example"}).status_code == 403
+    assert api.post("sales", forget, {"subject": "umbrella.example"}).status_code == 403
+    erased = ok(api.post("manager", forget, {"subject": "buyer@umbrella.example"}))
     assert erased["result"]["subject"] == "umbrella.example"
-    assert erased["result"]["keys_erased"] >= 2  # the registration's and the deal's
+    assert len(erased["result"]["keys"]) >= 2  # the registration's and the deal's
     shown = ok(api.get("acme", d))["deal"]
     assert shown["notes"] == ["[erased]"]
     assert (shown["support"][0]["note"], shown["support"][0]["resolution"]) == (
