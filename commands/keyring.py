@@ -50,7 +50,7 @@ class KeyTable(Protocol):
         ...
 
     def erase(self, key_ids: Sequence[UUID]) -> list[UUID]:
-        """Destroys these keys; the streams of those that were still live."""
+        """Destroys these keys (those not destroyed yet); the streams of all of them."""
         ...
 
     def erased_mark(self) -> str:
@@ -96,11 +96,11 @@ class MemoryKeyTable:
         streams = []
         for key_id in key_ids:
             row = self.rows.get(key_id)
-            if row is not None and row[2] is not None:
+            if row is not None:
+                self.erased += row[2] is not None
                 self.rows[key_id] = (row[0], row[1], None)
                 streams.append(row[0])
-        self.erased += len(streams)
-        return streams
+        return sorted(set(streams))
 
     def erased_mark(self) -> str:
         return str(self.erased)
@@ -122,6 +122,8 @@ class Keyring:
         self.lock = threading.RLock()
         self.generation = 0
         self._live: dict[UUID, Key] = {}
+        # Whose each stream is, as `ensure` was told: not secret, kept across drops.
+        self._subjects: dict[UUID, str] = {}
         self._ciphers: dict[UUID, AESGCM | None] = {}
         self._erased: set[UUID] | None = None
         self._mark: str | None = None
@@ -162,8 +164,9 @@ class Keyring:
             yield generation == self.generation
 
     def _keep(self, cache: dict[UUID, Any], key: UUID, value: Any, generation: int) -> None:
+        """Caches unless a drop came since `generation` (-1: whatever came)."""
         with self.caching(generation) as current:
-            if current:
+            if current or generation < 0:
                 if len(cache) >= _CACHED:
                     cache.pop(next(iter(cache)))
                 cache[key] = value
@@ -178,11 +181,24 @@ class Keyring:
         if not missing:
             return
         generation = self.generation
+        for stream in missing:
+            self._keep(self._subjects, stream, subjects[stream], -1)
         created = set(new)
         found = self.table.live_keys(s for s in missing if s not in created)
         for stream in missing:
             key = found.get(stream) or self.table.create(stream, subjects[stream])
             self._keep(self._live, stream, key, generation)
+
+    def key_for(self, stream: UUID) -> Key | None:
+        """The stream's live key, made anew when an erasure destroyed it since the
+        stream's save began (`ensure` said whose it is); None for a stream never
+        ensured."""
+        key = self.live(stream)
+        subject = self._subjects.get(stream)
+        if key is None and subject is not None:
+            self.ensure({stream: subject})
+            key = self.live(stream)
+        return key
 
     def live(self, stream: UUID) -> Key | None:
         key = self._live.get(stream)
@@ -220,7 +236,7 @@ class Keyring:
         return key_id in erased
 
     def erase(self, key_ids: Sequence[UUID]) -> list[UUID]:
-        """Destroys the keys; the streams whose keys were still live."""
+        """Destroys the keys; the streams they were the keys of."""
         streams = self.table.erase(key_ids)
         self.forget()
         self.refresh(now=True)

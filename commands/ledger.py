@@ -138,11 +138,14 @@ class DealLedger(Application[UUID]):
         """After an erasure is on record (also when a re-sent command replays it, so
         an interrupted erasure completes): the keys it names go, and with them the
         snapshots of their streams (a cache, which may predate sealing)."""
-        streams = self.keyring.erase([UUID(k) for k in erasure.result["keys"]])
+        streams = self.keyring.erase([UUID(k) for k in erasure.result.get("keys", ())])
         table = getattr(getattr(self.snapshots, "recorder", None), "events_table_name", None)
         drop = getattr(self.recorder, "delete_snapshots", None)
         if streams and table is not None and drop is not None:
             drop(table, streams)
+        scrub = getattr(self.keyring.table, "scrub", None)
+        if scrub is not None:
+            scrub()
 
     def _attempt(
         self, command: Command, handler: Handler, fingerprint: str, cause: Cause

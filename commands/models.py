@@ -21,12 +21,22 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from domain.deal import LossReason, PartnerRole, SupportKind
 from domain.errors import DomainError
 from domain.partner import PartnerTier
 from domain.registration import RejectionReason
-from domain.values import Actor, ActorKind, Contact, Customer, Money, Role
+from domain.values import (
+    Actor,
+    ActorKind,
+    Contact,
+    Customer,
+    Money,
+    Role,
+    email_problem,
+    phone_problem,
+)
 
 _PLAIN_DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?")
 _PLAIN_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -169,6 +179,24 @@ class ContactIn(BaseModel):
     name: Annotated[str, Field(max_length=200)] = ""
     email: Annotated[str, Field(max_length=254)] = ""
     phone: Annotated[str, Field(max_length=40)] = ""
+
+    # Errors name the field and never repeat its value (personal data stays out of
+    # problem bodies, logs and dead letters).
+    @field_validator("email")
+    @classmethod
+    def _an_address(cls, email: str) -> str:
+        problem = email_problem(email.strip().lower())
+        if problem is not None:
+            raise PydanticCustomError("contact_email", problem)
+        return email
+
+    @field_validator("phone")
+    @classmethod
+    def _a_number(cls, phone: str) -> str:
+        problem = phone_problem(" ".join(phone.split()))
+        if problem is not None:
+            raise PydanticCustomError("contact_phone", problem)
+        return phone
 
     @model_validator(mode="after")
     def _valid(self) -> ContactIn:

@@ -137,7 +137,7 @@ class PersonalDataMapper(Mapper[UUID]):
 
     def _key_of(self, event: Any) -> Key:
         stream = event.originator_id
-        key = self.keyring.live(stream)
+        key = self.keyring.key_for(stream)
         if key is not None:
             return key
         # A snapshot taken outside the ledger's save (a tool's take_snapshot) of a

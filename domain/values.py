@@ -90,7 +90,19 @@ class Customer:
 
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_PHONE = re.compile(r"^\+?[0-9 ()./-]{4,40}$")
+_PHONE = re.compile(r"^\+?[0-9 ()./-]{4,32}( ?(ext\.?|x) ?[0-9]{1,6})?$", re.IGNORECASE)
+
+
+def email_problem(email: str) -> str | None:
+    """Why `email` is no address, if it is not (never repeating it: it is personal)."""
+    return None if not email or _EMAIL.match(email) else "not an email address"
+
+
+def phone_problem(phone: str) -> str | None:
+    """Why `phone` is no phone number, if it is not (never repeating it)."""
+    if not phone or (_PHONE.match(phone) and sum(c.isdigit() for c in phone) >= 4):
+        return None
+    return "not a phone number (digits, spaces, + ( ) . / -, and an optional ext.)"
 
 
 @dataclass(frozen=True)
@@ -108,15 +120,12 @@ class Contact:
         object.__setattr__(self, "phone", " ".join(self.phone.split()))
         if not (self.name or self.email or self.phone):
             raise InvalidInput("a contact needs a name, an email or a phone", field="contact")
-        if self.email and not _EMAIL.match(self.email):
-            raise InvalidInput(f"{self.email!r} is not an email address", field="contact.email")
-        if self.phone and not (
-            _PHONE.match(self.phone) and sum(c.isdigit() for c in self.phone) >= 4
+        for part, problem in (
+            ("email", email_problem(self.email)),
+            ("phone", phone_problem(self.phone)),
         ):
-            raise InvalidInput(
-                f"{self.phone!r} is not a phone number (digits, spaces, + ( ) . / -)",
-                field="contact.phone",
-            )
+            if problem is not None:
+                raise InvalidInput(f"contact.{part}: {problem}", field=f"contact.{part}")
 
     def to_json(self) -> dict[str, str]:
         return {"name": self.name, "email": self.email, "phone": self.phone}

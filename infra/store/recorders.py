@@ -386,6 +386,8 @@ class HashChainingSQLiteRecorder(SQLiteApplicationRecorder):
         """Drops these streams' snapshots (a cache: they are taken again later)."""
         marks = ", ".join("?" * len(streams))
         with self.datastore.transaction(commit=True) as c:
+            # Freed space is zeroed: the rows may predate sealing and hold text.
+            c.execute("PRAGMA secure_delete = ON")
             c.execute(
                 f"DELETE FROM {snapshots_table} WHERE originator_id IN ({marks})",
                 [s.hex for s in streams],

@@ -10,16 +10,23 @@ payloads, so destroying one leaves every event, hash, leaf and checkpoint as it 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 from uuid import UUID, uuid4
 
+import psycopg
 from psycopg.sql import SQL, Composed, Identifier
 
 from commands.keyring import Key, new_key
+from infra.logging import get_logger
 
 KEYS_SUFFIX = "_subject_keys"
+SCRUB_LOCK_SECONDS = 2
+SCRUB_ATTEMPTS = 20  # about ten seconds of retries in all
+
+_log = get_logger("keys")
 
 
 def postgres_statements(schema: str, events_table: str) -> list[Composed]:
@@ -157,41 +164,65 @@ class SqlKeyTable:
         if not key_ids:
             return []
         now = "now()" if self.postgres else "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+        params: list[Any]
         with self._cursor() as curs:
             if self.postgres:
-                curs.execute(
-                    self._sql(
-                        f"UPDATE {{keys}} SET key = NULL, erased_at = {now} "
-                        "WHERE key_id = ANY(%s) AND key IS NOT NULL RETURNING stream_id"
-                    ),
-                    (list(key_ids),),
-                )
+                where, params = "key_id = ANY(%s)", [list(key_ids)]
             else:
                 # Freed space in the page is overwritten with zeros.
                 curs.execute("PRAGMA secure_delete = ON")
-                marks = ", ".join("?" * len(key_ids))
-                curs.execute(
-                    self._sql(
-                        f"UPDATE {{keys}} SET key = NULL, erased_at = {now} "
-                        f"WHERE key_id IN ({marks}) AND key IS NOT NULL RETURNING stream_id"
-                    ),
+                where, params = (
+                    f"key_id IN ({', '.join('?' * len(key_ids))})",
                     [k.hex for k in key_ids],
                 )
-            streams = [UUID(str(r["stream_id"])) for r in curs.fetchall()]
-        self._rewrite()
-        return streams
+            curs.execute(
+                self._sql(
+                    f"UPDATE {{keys}} SET key = NULL, erased_at = {now} "
+                    f"WHERE {where} AND key IS NOT NULL"
+                ),
+                params,
+            )
+            # Every named key's stream, erased now or by an interrupted earlier try.
+            curs.execute(
+                self._sql(f"SELECT DISTINCT stream_id FROM {{keys}} WHERE {where}"), params
+            )
+            return [UUID(str(r["stream_id"])) for r in curs.fetchall()]
 
-    def _rewrite(self) -> None:
-        """Writes the key table afresh, so the destroyed keys' bytes leave its files:
-        PostgreSQL keeps an updated row's old version until it is vacuumed, SQLite
-        keeps the old page in its write-ahead log until a checkpoint."""
+    def scrub(self) -> None:
+        """Rewrites the key table's files, so destroyed keys (and the snapshots deleted
+        with them) leave them: PostgreSQL keeps an updated row's old version until
+        vacuumed, SQLite keeps the old pages in its write-ahead log until a checkpoint.
+        Best effort: what cannot be done now is logged and left to the database's own
+        vacuum and checkpoints (docs/privacy.md)."""
         if self.postgres:
-            # The table is small; the brief exclusive lock only delays key lookups.
-            with self._cursor() as curs:
-                curs.execute(self._sql("VACUUM FULL {keys}"))
+            self._vacuum_full()
         else:
-            with self.datastore.transaction(commit=False) as curs:
+            self._checkpoint()
+
+    def _vacuum_full(self) -> None:
+        with self.datastore.get_connection() as conn:
+            try:
+                # The whole table is copied under an exclusive lock, which every key
+                # lookup waits for: never wait long for it.
+                conn.execute(f"SET lock_timeout = '{SCRUB_LOCK_SECONDS}s'")
+                conn.execute(self._sql("VACUUM FULL {keys}"))
+            except psycopg.errors.LockNotAvailable:
+                _log.warning("erasure: the key table is busy; its old rows stay until vacuumed")
+            finally:
+                conn.execute("RESET lock_timeout")
+
+    def _checkpoint(self) -> None:
+        # On the writer connection and outside a transaction; a reader in another
+        # connection holds the checkpoint back, so it is tried again for a while.
+        for attempt in range(SCRUB_ATTEMPTS):
+            with self.datastore.get_connection(commit=True) as conn:
+                curs = conn.cursor()
                 curs.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                busy = curs.fetchone()[0]
+            if not busy:
+                return
+            time.sleep(0.05 * (attempt + 1))
+        _log.warning("erasure: readers kept the SQLite log; the next checkpoint clears it")
 
     def erased_mark(self) -> str:
         with self._cursor() as curs:

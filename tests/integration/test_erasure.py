@@ -19,6 +19,8 @@ from uuid import UUID
 
 import psycopg
 import pytest
+from eventsourcing.domain import Snapshot
+from eventsourcing.persistence import Mapper
 from kafka import KafkaConsumer, TopicPartition
 
 from commands.keyring import Keyring
@@ -186,6 +188,18 @@ def _database_bytes(settings: Settings) -> bytes:
     return out.getvalue()
 
 
+def _snapshot_in_the_clear(settings: Settings, registration_id: UUID) -> None:
+    """A snapshot as versions before sealing took them, with the text in the clear."""
+    ledger = build_ledger(settings)
+    try:
+        snapshot = Snapshot.take(ledger.get_registration(registration_id))
+        stored = Mapper[UUID](ledger.mapper.transcoder).to_stored_event(snapshot)
+        assert b"resubmitted buyer@customer.example" in stored.state
+        ledger.snapshots.recorder.insert_events([stored])  # type: ignore[union-attr]
+    finally:
+        ledger.close()
+
+
 def _found(secret: str, haystack: bytes) -> bool:
     """Searched byte-wise, as text and as the hex form bytea columns are copied in."""
     raw = secret.encode()
@@ -271,6 +285,7 @@ def test_erasure_leaves_the_text_nowhere_and_every_proof_intact(
     running = build_ledger(settings)
     assert running.get_deal(story.deal_id).support
     assert running.get_registration(story.registration_id).notes in story.secrets
+    _snapshot_in_the_clear(settings, story.registration_id)
     raw = RawStore(settings)
     keys = [bytes(k) for (k,) in raw.run(
         "SELECT key FROM {events}_subject_keys WHERE subject = %s", "customer.example"

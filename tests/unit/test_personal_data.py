@@ -15,9 +15,10 @@ from uuid import UUID, uuid4
 import orjson
 import pytest
 from eventsourcing.persistence import Mapper, Notification
+from pydantic import ValidationError
 
 from commands.keyring import Keyring, MemoryKeyTable
-from commands.models import AddDealNote
+from commands.models import AddDealNote, ContactIn
 from commands.personal_data import Sealed, personal_paths
 from domain.clock import ManualClock
 from domain.deal import Deal
@@ -193,6 +194,18 @@ def test_the_topic_withholds_personal_text_even_stored_before_it_was_sealed() ->
         assert published["data"]["text"] == WITHHELD
         revealed = Encoder(ledger.mapper, personal=True).fields(stored)[4]
         assert revealed["text"] == text
+
+
+def test_a_contact_that_is_not_one_is_refused_without_repeating_it() -> None:
+    for given, field in (({"email": "bob-at-example"}, "email"), ({"phone": "call me"}, "phone")):
+        with pytest.raises(ValidationError) as refused:
+            ContactIn(name="Bob", **given)
+        (error,) = refused.value.errors()
+        assert error["loc"] == (field,)
+        assert given[field] not in error["msg"]
+    with pytest.raises(ValidationError, match="needs a name, an email or a phone"):
+        ContactIn()
+    assert ContactIn(phone="+1 (555) 010-0100 ext. 12").to_domain().phone
 
 
 def test_a_subject_is_a_customer_domain_or_an_address_at_it() -> None:
