@@ -124,7 +124,7 @@ class Keyring:
         self._live: dict[UUID, Key] = {}
         # Whose each stream is, as `ensure` was told: not secret, kept across drops.
         self._subjects: dict[UUID, str] = {}
-        self._ciphers: dict[UUID, AESGCM | None] = {}
+        self._ciphers: dict[str, AESGCM | None] = {}  # by the key id's hex, as stored
         self._erased: set[UUID] | None = None
         self._mark: str | None = None
         self._checked = 0.0
@@ -163,7 +163,7 @@ class Keyring:
         with self.lock:
             yield generation == self.generation
 
-    def _keep(self, cache: dict[UUID, Any], key: UUID, value: Any, generation: int) -> None:
+    def _keep(self, cache: dict[Any, Any], key: Any, value: Any, generation: int) -> None:
         """Caches unless a drop came since `generation` (-1: whatever came)."""
         with self.caching(generation) as current:
             if current or generation < 0:
@@ -211,16 +211,18 @@ class Keyring:
 
     # -- reading -------------------------------------------------------------------
 
-    def cipher(self, key_id: UUID) -> AESGCM | None:
-        """The key's cipher; None once the key is erased."""
+    def cipher(self, key_id: UUID | str) -> AESGCM | None:
+        """The key's cipher (by id, or the id's hex as a sealed value stores it); None
+        once the key is erased."""
         self.refresh()
-        cached = self._ciphers.get(key_id, _UNKNOWN)
+        key_hex = key_id if isinstance(key_id, str) else key_id.hex
+        cached = self._ciphers.get(key_hex, _UNKNOWN)
         if cached is not _UNKNOWN:
             return cached  # type: ignore[return-value]
         generation = self.generation
-        key = self.table.key(key_id)
+        key = self.table.key(UUID(hex=key_hex))
         cipher = None if key is None else AESGCM(key)
-        self._keep(self._ciphers, key_id, cipher, generation)
+        self._keep(self._ciphers, key_hex, cipher, generation)
         return cipher
 
     def is_erased(self, key_id: UUID) -> bool:
