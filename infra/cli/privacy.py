@@ -55,15 +55,19 @@ def erase(
             )
             raise UsageError(problems) from None
         outcome = wiring.ledger().execute(command)
-        erased = outcome.result["subject"]
-        print(
-            f"erased {erased}: {len(outcome.result['keys'])} data key(s) destroyed; its "
-            f"notes and reasons read as {ERASED} from now on"
-            + (" (replayed: this command id was handled before)" if outcome.replayed else ""),
-        )
+        erased, named = outcome.result["subject"], len(outcome.result["keys"])
+        if outcome.replayed:
+            print(
+                f"erased {erased} (replayed: this command id was handled before; the "
+                f"{named} data key(s) it named are destroyed)"
+            )
+        else:
+            print(
+                f"erased {erased}: {named} data key(s) destroyed; its notes, reasons and "
+                f"contact read as {ERASED} from now on"
+            )
         print(
             f"recorded as data_subject {outcome.aggregate_id} (ledger position "
-            f"{outcome.position}); read models holding its text are rebuilt with "
-            "`dealledger rebuild`",
+            f"{outcome.position}); every chain, tree and checkpoint still verifies",
             file=sys.stderr,
         )
