@@ -51,15 +51,8 @@ class Sealed:
         # does not open.
         return cls(key_id, nonce + AESGCM(secret).encrypt(nonce, text.encode(), key_id.bytes))
 
-    def opened(self, keyring: Keyring) -> str:
-        return opened(self.to_json(), keyring)
-
     def to_json(self) -> dict[str, str]:
         return {"k": self.key_id.hex, "v": base64.b64encode(self.blob).decode("ascii")}
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, str]) -> Sealed:
-        return cls(UUID(hex=data["k"]), base64.b64decode(data["v"], validate=True))
 
 
 def opened(data: Mapping[str, str], keyring: Keyring) -> str:

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from commands.keyring import Keyring, MemoryKeyTable
 from commands.models import AddDealNote, ContactIn
-from commands.personal_data import Sealed, personal_paths
+from commands.personal_data import Sealed, opened, personal_paths
 from domain.clock import ManualClock
 from domain.deal import Deal
 from domain.privacy import ERASED, WITHHELD, subject_named
@@ -110,13 +110,13 @@ def test_a_sealed_value_opens_only_under_its_own_key_and_intact() -> None:
     assert theirs is not None
     sealed = Sealed.of("call buyer@customer.example", mine)
     assert b"buyer" not in sealed.blob
-    assert Sealed.from_json(sealed.to_json()).opened(keyring) == "call buyer@customer.example"
+    assert opened(sealed.to_json(), keyring) == "call buyer@customer.example"
     moved = Sealed(theirs[0], sealed.blob)  # the same bytes, claimed by another key
     with pytest.raises(ValueError, match="fails its check"):
-        moved.opened(keyring)
+        opened(moved.to_json(), keyring)
     flipped = Sealed(mine[0], sealed.blob[:-1] + bytes([sealed.blob[-1] ^ 1]))
     with pytest.raises(ValueError, match="fails its check"):
-        flipped.opened(keyring)
+        opened(flipped.to_json(), keyring)
 
 
 def test_every_process_drops_its_keys_once_another_erases(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -131,10 +131,10 @@ def test_every_process_drops_its_keys_once_another_erases(monkeypatch: pytest.Mo
     assert key is not None
     sealed = Sealed.of("a note", key)
     reader.refresh(now=True)
-    assert sealed.opened(reader) == "a note"  # the reader caches the key now
+    assert opened(sealed.to_json(), reader) == "a note"  # the reader caches the key now
 
     assert writer.erase(table.live_key_ids("customer.example")) == [stream]
-    assert sealed.opened(reader) == ERASED
+    assert opened(sealed.to_json(), reader) == ERASED
     assert emptied == [True]
     assert reader.is_erased(key[0])
     # New text about the subject gets a new key.
